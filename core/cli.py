@@ -1,0 +1,142 @@
+"""``superhf``: the headless interface. Every command calls the same ``core`` functions as the
+desktop app. ``--json`` makes a command print one JSON object as its last line of stdout;
+errors print one line on stderr and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable
+
+import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
+from core.errors import Cancelled, SuperHFError
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not the usage block
+        self.exit(2, f"error: {message}. See '{self.prog} --help'.\n")
+
+
+def command(name: str):
+    def register(fn):
+        COMMANDS[name] = fn
+        return fn
+    return register
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="superhf", description="SuperHF Studio, headless.")
+    p.add_argument("--home", help="workspace folder (default: $SUPERHF_HOME or the user data folder)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    model = sub.add_parser("model", help="import and list models").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    imp = model.add_parser("import", help="import a model folder, a .gguf file or the starter model")
+    src = imp.add_mutually_exclusive_group(required=True)
+    src.add_argument("path", nargs="?", help="a Hugging Face folder (safetensors) or a .gguf file")
+    src.add_argument("--starter", action="store_true", help="the built-in SmolLM2-135M-Instruct")
+    imp.add_argument("--name", help="name in the workspace (default: from the path)")
+    imp.add_argument("--copy", action="store_true", help="copy a folder into the workspace")
+    model.add_parser("list", help="list the workspace's models")
+
+    prompts = sub.add_parser("prompts", help="import and list prompts").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    pimp = prompts.add_parser("import", help="import prompts from .jsonl, .csv or .txt")
+    pimp.add_argument("file")
+    pimp.add_argument("--set", dest="set_name", help="prompt set name (default: the file's name)")
+    pimp.add_argument("--split", choices=["train", "eval"],
+                      help="put every prompt in this split (default: the file's 'split' field, "
+                           "else about 1 in 10 to eval)")
+    prompts.add_parser("list", help="list prompt sets")
+
+    gen = sub.add_parser("generate", help="sample answers to prompts")
+    gen.add_argument("--model", required=True)
+    gen.add_argument("--prompts", required=True, help="a prompts file or a prompt set name")
+    gen.add_argument("--split", choices=["train", "eval"], help="only this split of the prompts")
+    gen.add_argument("--n", type=int, default=2, help="answers per prompt (default 2)")
+    gen.add_argument("--max-new-tokens", type=int, default=64)
+    gen.add_argument("--temperature", type=float, default=1.0)
+    gen.add_argument("--top-p", type=float, default=0.95)
+    gen.add_argument("--batch-size", type=int, default=16)
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--out", help="write the answers here as JSONL (default: stdout)")
+
+    ratings = sub.add_parser("ratings", help="import and export ratings").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    ratings.add_parser("import", help="import ratings from .jsonl or .csv").add_argument("file")
+    ratings.add_parser("export", help="export every rating to .jsonl or .csv").add_argument("file")
+
+    bench = sub.add_parser("bench", help="measure speed").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    bg = bench.add_parser("generate", help="our sampling against plain transformers generate")
+    bg.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
+    bg.add_argument("--prompts", type=int, default=8, help="number of starter prompts")
+    bg.add_argument("--n", type=int, default=4, help="answers per prompt")
+    bg.add_argument("--max-new-tokens", type=int, default=64)
+    bg.add_argument("--batch-size", type=int, default=16)
+    bg.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    key = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
+    try:
+        from core import cli_commands  # noqa: F401  (registers the commands)
+
+        result = COMMANDS[key](args)
+    except Cancelled as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("error: interrupted. Work finished before the interruption is stored.", file=sys.stderr)
+        return 130
+    except SuperHFError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug of ours: still one line, plus the way to see more
+        if os.environ.get("SUPERHF_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {e}. Run again with SUPERHF_DEBUG=1 for details, "
+              "and please report it.", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, default=str))
+    return 0
+
+
+def say(args: argparse.Namespace, text: str) -> None:
+    """A line for a person; with --json it goes to stderr, keeping stdout for the JSON."""
+    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+
+def progress_printer(args: argparse.Namespace) -> Callable[[Any], None]:
+    tty = sys.stderr.isatty()
+    last = {"stage": None}
+
+    def on_progress(event) -> None:
+        if tty:
+            end = "\n" if event.done >= event.total else ""
+            print(f"\r{event.stage}: {event.done}/{event.total}", end=end, file=sys.stderr, flush=True)
+        elif event.stage != last["stage"] or event.done >= event.total:
+            print(f"{event.stage}: {event.done}/{event.total}", file=sys.stderr, flush=True)
+        last["stage"] = event.stage
+    return on_progress
+
+
+def _quiet_libraries() -> None:
+    # Library warnings are for developers; our own messages say what a user needs to know.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+if __name__ == "__main__":  # run as the imported module, where the commands register
+    from core.cli import main as _main
+
+    sys.exit(_main())

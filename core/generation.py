@@ -1,0 +1,144 @@
+"""Sampling answers: the model's chat template, left padding, stopping at end-of-turn, extra
+turns the model invents stripped off, seeded so a run can be repeated."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Optional, Sequence
+
+from core.errors import InputError
+from core.models import LoadedModel
+from core.progress import CancelToken, ProgressCallback, report
+
+# End-of-turn markers of the common chat formats; whichever the tokenizer knows stop sampling.
+STOP_TOKENS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "<|end|>",
+               "<end_of_turn>", "<|end_of_text|>", "</s>")
+# A line that opens a new turn ("User:", "### Human:", "assistant:") ends the answer: the
+# model has begun to write the user's next message itself.
+INVENTED_TURN = re.compile(r"(?im)^[ \t]*(?:#+[ \t]*)?(?:user|human|assistant|system)[ \t]*:")
+FALLBACK_TEMPLATE = "User: {prompt}\nAssistant:"
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How answers are sampled. Defaults follow the SuperHF reference implementation."""
+
+    max_new_tokens: int = 64  # answers longer than this are cut (and flagged unfinished)
+    temperature: float = 1.0  # 1.0 samples the model's own distribution
+    top_p: float = 0.95  # nucleus sampling: drop the unlikely tail
+    batch_size: int = 16  # sequences per forward pass; lower it if memory runs out
+    seed: Optional[int] = None  # None: a fresh seed, recorded with the rows
+
+    def __post_init__(self):
+        if not 1 <= self.max_new_tokens <= 8192:
+            raise InputError(f"max_new_tokens must be between 1 and 8192, not {self.max_new_tokens}.")
+        if not self.temperature > 0:
+            raise InputError(f"temperature must be above 0, not {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise InputError(f"top_p must be in (0, 1], not {self.top_p}.")
+        if not self.batch_size >= 1:
+            raise InputError(f"batch_size must be at least 1, not {self.batch_size}.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_seed(self) -> "SamplingSettings":
+        """These settings with a concrete seed, drawn now if none was given, so that the
+        seed stored beside the answers can repeat them."""
+        return self if self.seed is not None else replace(self, seed=random.randrange(2**31))
+
+
+@dataclass(frozen=True)
+class Completion:
+    prompt_index: int  # position of its prompt in the list given to sample()
+    prompt: str
+    text: str
+    finished: bool  # stopped at end-of-turn (False: cut at max_new_tokens)
+    new_tokens: int  # tokens sampled, up to and without the stop token
+
+
+def format_prompt(tokenizer, prompt: str) -> str:
+    """The prompt as the model saw user turns in training: its chat template, if it has one."""
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True)
+    return FALLBACK_TEMPLATE.format(prompt=prompt)
+
+
+def stop_token_ids(lm: LoadedModel) -> list[int]:
+    ids = set()
+    eos = getattr(lm.model.generation_config, "eos_token_id", None)
+    ids.update(eos if isinstance(eos, (list, tuple)) else [eos])
+    ids.add(lm.tokenizer.eos_token_id)
+    vocab = lm.tokenizer.get_vocab()
+    ids.update(vocab[t] for t in STOP_TOKENS if t in vocab)
+    ids.discard(None)
+    return sorted(ids)
+
+
+def strip_invented_turns(text: str) -> str:
+    """Cut the answer where the model starts writing another speaker's turn."""
+    match = INVENTED_TURN.search(text)
+    if match:
+        text = text[: match.start()]
+    return text.strip()
+
+
+def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSettings = SamplingSettings(),
+           *, on_progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
+           on_batch=None) -> list[Completion]:
+    """Sample ``n`` answers to each prompt; returns them prompt by prompt.
+
+    ``on_batch(completions)`` is called after each batch, so callers can store work as it is
+    done rather than lose it all if the process dies.
+    """
+    import torch
+
+    if n < 1:
+        raise InputError(f"The number of answers per prompt must be at least 1, not {n}.")
+    if not prompts:
+        raise InputError("There are no prompts to answer.")
+    cancel = cancel or CancelToken()
+    settings = settings.with_seed()
+    torch.manual_seed(settings.seed)
+    texts = [format_prompt(lm.tokenizer, p) for p in prompts]
+    _check_lengths(lm, texts, settings.max_new_tokens)
+    jobs = [(i, k) for i in range(len(prompts)) for k in range(n)]  # (prompt, sample) pairs
+    stops = stop_token_ids(lm)
+    pad_id = lm.tokenizer.pad_token_id
+    out: list[Completion] = []
+    report(on_progress, "generating", 0, len(jobs))
+    for start in range(0, len(jobs), settings.batch_size):
+        cancel.check()
+        batch = jobs[start: start + settings.batch_size]
+        enc = lm.tokenizer([texts[i] for i, _ in batch], return_tensors="pt", padding=True,
+                           add_special_tokens=False).to(lm.device)
+        with torch.inference_mode():
+            tokens = lm.model.generate(**enc, do_sample=True, temperature=settings.temperature,
+                                       top_p=settings.top_p, top_k=0, max_new_tokens=settings.max_new_tokens,
+                                       eos_token_id=stops, pad_token_id=pad_id)
+        new = tokens[:, enc["input_ids"].shape[1]:].tolist()  # (B, <=T): left padding aligns them
+        done = []
+        for (i, _), ids in zip(batch, new):
+            cut = next((j for j, t in enumerate(ids) if t in stops), None)
+            kept = ids if cut is None else ids[:cut]
+            text = strip_invented_turns(lm.tokenizer.decode(kept, skip_special_tokens=True))
+            done.append(Completion(i, prompts[i], text, cut is not None, len(kept)))
+        out.extend(done)
+        if on_batch is not None:
+            on_batch(done)
+        report(on_progress, "generating", len(out), len(jobs))
+    return out
+
+
+def _check_lengths(lm: LoadedModel, texts: list[str], max_new_tokens: int) -> None:
+    limit = getattr(lm.model.config, "max_position_embeddings", None)
+    if not limit:
+        return
+    for i, text in enumerate(texts):
+        length = len(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+        if length + max_new_tokens > limit:
+            raise InputError(f"Prompt {i + 1} is {length} tokens long; with {max_new_tokens} new tokens "
+                             f"that passes the model's limit of {limit}. Shorten it or lower --max-new-tokens.")

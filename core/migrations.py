@@ -1,0 +1,160 @@
+"""Schema migrations: an ordered list of small named functions, each recorded in the
+``_migrations`` table when it has run. Never edit a released migration; append a new one."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+import sqlite_utils
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
+
+
+def migration(fn: Callable[[sqlite_utils.Database], None]):
+    MIGRATIONS.append(fn)
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    _run_script(db, """
+        CREATE TABLE models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL CHECK (kind IN ('folder', 'gguf', 'starter', 'tuned')),
+            source TEXT NOT NULL,          -- what the user pointed at
+            path TEXT NOT NULL,            -- the safetensors folder that is loaded
+            architecture TEXT,
+            parameters INTEGER,
+            settings TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE prompt_sets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE prompts (
+            id INTEGER PRIMARY KEY,
+            set_id INTEGER NOT NULL REFERENCES prompt_sets(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            split TEXT NOT NULL CHECK (split IN ('train', 'eval')),
+            created_at TEXT NOT NULL,
+            UNIQUE (set_id, text)
+        );
+        CREATE TABLE generations (
+            id INTEGER PRIMARY KEY,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            prompt_id INTEGER REFERENCES prompts(id) ON DELETE SET NULL,
+            prompt TEXT NOT NULL,
+            completion TEXT NOT NULL,
+            finished INTEGER NOT NULL,     -- 1: stopped at EOS; 0: cut at max_new_tokens
+            new_tokens INTEGER NOT NULL,
+            settings TEXT NOT NULL,        -- sampling settings and seed, as JSON
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX generations_prompt ON generations(prompt);
+        CREATE TABLE ratings (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('pair', 'score')),
+            prompt TEXT NOT NULL,
+            -- pair: chosen/rejected with outcome 'chosen' (chosen is preferred), 'tie' or 'skip'
+            chosen TEXT,
+            rejected TEXT,
+            outcome TEXT CHECK (outcome IN ('chosen', 'tie', 'skip')),
+            -- score: one completion rated 1..5
+            completion TEXT,
+            score INTEGER CHECK (score BETWEEN 1 AND 5),
+            generation_a INTEGER REFERENCES generations(id) ON DELETE SET NULL,
+            generation_b INTEGER REFERENCES generations(id) ON DELETE SET NULL,
+            source TEXT NOT NULL,          -- 'app', or the file it was imported from
+            fingerprint TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            CHECK ((kind = 'pair' AND chosen IS NOT NULL AND rejected IS NOT NULL AND outcome IS NOT NULL)
+                OR (kind = 'score' AND completion IS NOT NULL AND score IS NOT NULL))
+        );
+        CREATE TABLE reward_models (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            base_model_id INTEGER REFERENCES models(id),
+            path TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            data TEXT NOT NULL DEFAULT '{}',   -- which ratings it was trained on
+            accuracy REAL,
+            created_at TEXT NOT NULL,
+            UNIQUE (name, version)
+        );
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            model_id INTEGER NOT NULL REFERENCES models(id),
+            reward_model_id INTEGER REFERENCES reward_models(id),
+            prompt_set_id INTEGER REFERENCES prompt_sets(id),
+            config TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('created', 'running', 'paused', 'cancelled',
+                                                   'failed', 'finished')),
+            error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE iterations (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            iteration INTEGER NOT NULL,
+            metrics TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (run_id, iteration)
+        );
+        CREATE TABLE checkpoints (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            iteration INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE exports (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+            model_id INTEGER REFERENCES models(id) ON DELETE SET NULL,
+            path TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        """)
+
+
+def _run_script(db: sqlite_utils.Database, script: str) -> None:
+    # Not executescript(): it commits first, and a migration must be one transaction.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Run every migration not yet recorded; return the names of those that ran."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    ran = []
+    for fn in MIGRATIONS:
+        # BEGIN IMMEDIATE takes the write lock first, so two processes opening a new store at
+        # once cannot both run a migration: the second waits, then sees it recorded.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", [fn.__name__]).fetchone():
+                db.conn.rollback()
+                continue
+            fn(db)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [fn.__name__, now()])
+        except BaseException:
+            db.conn.rollback()
+            raise
+        db.conn.commit()
+        ran.append(fn.__name__)
+    return ran

@@ -1,0 +1,95 @@
+"""The SQLite store: one file in the workspace, WAL mode so the GUI can read while a job
+writes, foreign keys on, schema kept by ``core.migrations``.
+
+A connection belongs to the thread that opened it: a worker thread opens its own ``Store``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from typing import Any, Iterator, Optional
+
+import sqlite_utils
+
+from core.errors import InputError, NotFoundError
+from core.migrations import migrate, now
+from core.workspace import Workspace, open_workspace
+
+BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another process's write to end
+
+
+class Store:
+    """The workspace's database, with the few helpers every module needs."""
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        try:
+            conn = sqlite3.connect(str(workspace.db_path), timeout=BUSY_TIMEOUT_MS / 1000)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: no corruption on crash
+            migrate(self.db)
+        except sqlite3.DatabaseError as e:
+            raise InputError(
+                f"The workspace database {workspace.db_path} cannot be opened: {e}. "
+                "If the file is damaged, restore it from a backup or start a new workspace with --home."
+            ) from e
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """All writes inside commit together or not at all."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        self.db.conn.commit()
+
+    def one(self, sql: str, params: Any = ()) -> Optional[dict]:
+        cursor = self.db.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row))
+
+    def all(self, sql: str, params: Any = ()) -> list[dict]:
+        cursor = self.db.execute(sql, params)
+        cols = [c[0] for c in cursor.description]
+        return [dict(zip(cols, row)) for row in cursor.fetchall()]
+
+    def count(self, table: str) -> int:
+        return self.db[table].count
+
+    def model(self, name: str) -> dict:
+        row = self.one("SELECT * FROM models WHERE name = ?", [name])
+        if row is None:
+            names = [r["name"] for r in self.all("SELECT name FROM models ORDER BY name")]
+            hint = f" Known models: {', '.join(names)}." if names else " Import one with 'superhf model import'."
+            raise NotFoundError(f"No model named '{name}'.{hint}")
+        return row
+
+
+def open_store(home=None) -> Store:
+    return Store(open_workspace(home))
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+__all__ = ["Store", "open_store", "to_json", "now"]

@@ -1,0 +1,74 @@
+"""The workspace: one folder holding the SQLite store plus model, checkpoint and export folders.
+
+Where it is: ``--home`` on the command line, else ``SUPERHF_HOME``, else the platform's user
+data folder. The GUI and the CLI use the same layout, so either can open the other's work.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from core.errors import InputError
+
+DB_NAME = "superhf.db"
+
+
+def default_home() -> Path:
+    env = os.environ.get("SUPERHF_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("SuperHF Studio", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    home: Path
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / DB_NAME
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def reward_models_dir(self) -> Path:
+        return self.home / "reward_models"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.home / "checkpoints"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Scratch space on the same disk as the workspace, so finished work is renamed into
+        place (atomic) instead of copied."""
+        return self.home / "tmp"
+
+    def ensure(self) -> "Workspace":
+        if self.home.exists() and not self.home.is_dir():
+            raise InputError(f"The workspace {self.home} is a file, not a folder. Choose another --home.")
+        try:
+            for d in (self.home, self.models_dir, self.reward_models_dir, self.checkpoints_dir,
+                      self.cache_dir, self.tmp_dir):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise InputError(f"Cannot create the workspace {self.home}: {e.strerror}. "
+                             "Choose a folder you can write to with --home or SUPERHF_HOME.") from e
+        return self
+
+
+def open_workspace(home: Optional[os.PathLike | str] = None) -> Workspace:
+    """The workspace at ``home`` (or the default one), created if missing."""
+    path = Path(home).expanduser() if home else default_home()
+    return Workspace(path.resolve()).ensure()
