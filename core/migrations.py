@@ -138,11 +138,13 @@ def now() -> str:
 
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Run every migration not yet recorded; return the names of those that ran."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-    )
+    if "_migrations" not in db.table_names():
+        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
     ran = []
     for fn in MIGRATIONS:
+        if fn.__name__ in done:  # checked without a write lock: opening a current store never waits
+            continue
         # BEGIN IMMEDIATE takes the write lock first, so two processes opening a new store at
         # once cannot both run a migration: the second waits, then sees it recorded.
         db.execute("BEGIN IMMEDIATE")

@@ -1,0 +1,98 @@
+"""Fixtures shared by the whole suite: a workspace per test (redirected through
+SUPERHF_HOME, so no test touches the user's data), a tiny random model built from a config
+in a temporary folder (no download), and the real starter model imported once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).parent))  # helpers beside the tests (tiny_gguf)
+
+import core  # noqa: E402,F401  (offline switches before any Hugging Face import)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own workspace; the user's real one is never touched."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("SUPERHF_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def store(home):
+    from core.store import open_store
+
+    with open_store(home) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A random-initialised LLaMA of a few hundred thousand parameters with a real chat
+    tokenizer (the starter's, cut to 1024 tokens), saved as a safetensors folder."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from tiny_gguf import make_tiny_gguf
+
+    scratch = tmp_path_factory.mktemp("tiny-gguf")
+    gguf = make_tiny_gguf(scratch / "tok.gguf", vocab_size=1024)
+    tokenizer = AutoTokenizer.from_pretrained(scratch, gguf_file=gguf.name, local_files_only=True)
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=1024, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+@pytest.fixture
+def tiny_model(store, tiny_model_dir) -> str:
+    """The tiny model imported into this test's workspace; returns its name."""
+    from core.models import import_model
+
+    return import_model(store, tiny_model_dir, name="tiny")["name"]
+
+
+@pytest.fixture(scope="session")
+def starter_home(tmp_path_factory) -> Path:
+    """A workspace with the real starter model imported (once per session: ~20 s)."""
+    from core.models import import_model
+    from core.store import open_store
+
+    path = tmp_path_factory.mktemp("starter-home")
+    with open_store(path) as s:
+        import_model(s, starter=True)
+    return path
+
+
+def superhf(*args: str, home: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the real console script, as a user would from a terminal."""
+    script = Path(sys.executable).parent / "superhf"
+    env = dict(os.environ)
+    if home is not None:
+        env["SUPERHF_HOME"] = str(home)
+    result = subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"superhf {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def last_json(result: subprocess.CompletedProcess) -> dict:
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
