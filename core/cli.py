@@ -118,16 +118,13 @@ def say(args: argparse.Namespace, text: str) -> None:
 
 
 def progress_printer(args: argparse.Namespace) -> Callable[[Any], None]:
-    tty = sys.stderr.isatty()
-    last = {"stage": None}
+    """Progress on a terminal only: in a pipe or a log, stderr keeps to the one-line error."""
+    if not sys.stderr.isatty():
+        return lambda event: None
 
     def on_progress(event) -> None:
-        if tty:
-            end = "\n" if event.done >= event.total else ""
-            print(f"\r{event.stage}: {event.done}/{event.total}", end=end, file=sys.stderr, flush=True)
-        elif event.stage != last["stage"] or event.done >= event.total:
-            print(f"{event.stage}: {event.done}/{event.total}", file=sys.stderr, flush=True)
-        last["stage"] = event.stage
+        end = "\n" if event.done >= event.total else ""
+        print(f"\r{event.stage}: {event.done}/{event.total}", end=end, file=sys.stderr, flush=True)
     return on_progress
 
 

@@ -30,9 +30,10 @@ def parse_prompts(path: Path, split: Optional[str] = None) -> list[tuple[str, st
     parsed = []
     for n, record in read_records(path, text_field="prompt"):
         text = require_text(path.name, n, record, "prompt").strip()
-        row_split = split or (record.get("split") or "").strip() or auto_split(text)
+        row_split = split or record.get("split") or auto_split(text)
+        row_split = row_split.strip() if isinstance(row_split, str) else row_split
         if row_split not in SPLITS:
-            raise InputError(f"{path.name} line {n}: split must be 'train' or 'eval', not '{row_split}'.")
+            raise InputError(f"{path.name} line {n}: split must be 'train' or 'eval', not {row_split!r}.")
         parsed.append((text, row_split))
     return parsed
 

@@ -82,8 +82,12 @@ def parse_ratings(path: Path) -> list[dict]:
             if outcome not in OUTCOMES:
                 raise InputError(f"{path.name} line {n}: outcome must be one of {', '.join(OUTCOMES)}, "
                                  f"not {record.get('outcome')!r}.")
-            rows.append(pair(prompt, require_text(path.name, n, record, "chosen"),
-                             require_text(path.name, n, record, "rejected"), outcome))
+            chosen = require_text(path.name, n, record, "chosen")
+            rejected = require_text(path.name, n, record, "rejected")
+            if outcome == "chosen" and chosen == rejected:
+                raise InputError(f"{path.name} line {n}: chosen and rejected are the same text, "
+                                 "so the line says nothing about which is better.")
+            rows.append(pair(prompt, chosen, rejected, outcome))
         else:
             if not _present(record, "rating"):
                 raise InputError(f"{path.name} line {n}: the field 'rating' is missing.")

@@ -7,6 +7,7 @@ line number or raises ``InputError`` naming the first bad line and why.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
@@ -33,7 +34,9 @@ def read_records(path: Path, *, text_field: str | None = None) -> list[tuple[int
         raise NotFoundError(f"No such file: {path}")
     fmt = file_format(path)
     try:
-        content = path.read_text(encoding="utf-8-sig")  # -sig: a BOM from Excel is not data
+        # Bytes, not read_text(): universal newlines would turn a "\r\n" inside a quoted CSV
+        # field into "\n" and change the data. -sig: a BOM from Excel is not data.
+        content = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise InputError(f"{path.name}: not UTF-8 text (byte {e.start}). Save it as UTF-8 and try again.") from e
     if fmt == "jsonl":
@@ -43,16 +46,22 @@ def read_records(path: Path, *, text_field: str | None = None) -> list[tuple[int
     else:
         if text_field is None:
             raise InputError(f"{path.name}: plain text holds no fields; use .jsonl or .csv for this data.")
-        records = [(n, {text_field: line.strip()}) for n, line in enumerate(content.splitlines(), 1)
+        records = [(n, {text_field: line.strip()}) for n, line in enumerate(_lines(content), 1)
                    if line.strip()]
     if not records:
         raise InputError(f"{path.name} holds no records.")
     return records
 
 
+def _lines(content: str) -> list[str]:
+    """Lines split at "\n" only: str.splitlines() also splits at U+2028 and friends, which
+    JSON leaves unescaped inside strings, and model output can contain."""
+    return [line.removesuffix("\r") for line in content.split("\n")]
+
+
 def _read_jsonl(name: str, content: str) -> list[tuple[int, dict]]:
     records = []
-    for n, line in enumerate(content.splitlines(), 1):
+    for n, line in enumerate(_lines(content), 1):
         if not line.strip():
             continue
         try:
@@ -66,7 +75,7 @@ def _read_jsonl(name: str, content: str) -> list[tuple[int, dict]]:
 
 
 def _read_csv(name: str, content: str) -> list[tuple[int, dict]]:
-    reader = csv.DictReader(content.splitlines(keepends=True), strict=True)
+    reader = csv.DictReader(io.StringIO(content, newline=""), strict=True)
     records = []
     try:
         for row in reader:
@@ -77,7 +86,8 @@ def _read_csv(name: str, content: str) -> list[tuple[int, dict]]:
                 continue
             records.append((reader.line_num, {k.strip(): v for k, v in row.items() if k is not None}))
     except csv.Error as e:
-        raise InputError(f"{name} line {reader.line_num}: {e}.") from e
+        # The inner reader's count: DictReader's own lags one row behind on a syntax error.
+        raise InputError(f"{name} line {reader.reader.line_num}: {e}.") from e
     return records
 
 

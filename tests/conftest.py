@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -67,23 +68,33 @@ def tiny_model(store, tiny_model_dir) -> str:
 
 @pytest.fixture(scope="session")
 def starter_home(tmp_path_factory) -> Path:
-    """A workspace with the real starter model imported (once per session: ~20 s)."""
-    from core.models import import_model
-    from core.store import open_store
-
+    """A fresh workspace where the real starter model was imported as the README says, with
+    the console script (once per session: ~20 s)."""
     path = tmp_path_factory.mktemp("starter-home")
-    with open_store(path) as s:
-        import_model(s, starter=True)
+    superhf("model", "import", "--starter", home=path, check=True)
     return path
 
 
+NETGUARD = Path(__file__).parent / "netguard"
+
+
 def superhf(*args: str, home: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    """Run the real console script, as a user would from a terminal."""
+    """Run the real console script, as a user would from a terminal, with every attempt at
+    a network connection refused and recorded (tests/netguard): any attempt fails the test."""
     script = Path(sys.executable).parent / "superhf"
     env = dict(os.environ)
     if home is not None:
         env["SUPERHF_HOME"] = str(home)
-    result = subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=600)
+    fd, log = tempfile.mkstemp(prefix="netguard-", suffix=".log")
+    os.close(fd)
+    env["SUPERHF_NETGUARD_LOG"] = log
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETGUARD), env.get("PYTHONPATH")]))
+    try:
+        result = subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=600)
+        attempts = Path(log).read_text()
+    finally:
+        os.unlink(log)
+    assert attempts == "", f"superhf {' '.join(args)} tried to reach the network:\n{attempts}"
     if check and result.returncode != 0:
         raise AssertionError(f"superhf {' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return result

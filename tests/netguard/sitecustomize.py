@@ -1,0 +1,41 @@
+"""Loaded by every ``superhf`` process the tests start (through PYTHONPATH): any attempt to
+open an internet connection (or look up a host name) is refused and written to the file
+named by SUPERHF_NETGUARD_LOG, which the tests then require to be empty."""
+
+import os
+import socket
+import traceback
+
+_LOG = os.environ.get("SUPERHF_NETGUARD_LOG")
+
+
+def _refuse(what: str):
+    if _LOG:
+        with open(_LOG, "a", encoding="utf-8") as f:
+            f.write(f"{what}\n{''.join(traceback.format_stack(limit=8))}\n")
+    raise OSError(f"network access refused in tests: {what}")
+
+
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+
+
+def _guarded_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _refuse(f"connect {address!r}")
+    return _connect(self, address)
+
+
+def _guarded_connect_ex(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        _refuse(f"connect_ex {address!r}")
+    return _connect_ex(self, address)
+
+
+def _guarded_getaddrinfo(host, *args, **kwargs):
+    _refuse(f"getaddrinfo {host!r}")
+
+
+socket.socket.connect = _guarded_connect
+socket.socket.connect_ex = _guarded_connect_ex
+socket.getaddrinfo = _guarded_getaddrinfo
