@@ -28,13 +28,14 @@ def _model_name(store: Store, model: Optional[str], say: Callable[[str], None]) 
     return STARTER_NAME
 
 
-def bench_generate(store: Store, *, model: Optional[str] = None, n_prompts: int = 8, n: int = 4,
+def bench_generate(store: Store, *, model: Optional[str] = None, n_prompts: int = 16, n: int = 4,
                    max_new_tokens: int = 64, batch_size: int = 16, seed: int = 0, device: Optional[str] = None,
                    on_progress: Optional[ProgressCallback] = None,
                    say: Callable[[str], None] = print) -> dict:
     """Our ``sample`` against plain ``transformers`` ``generate`` on the same prompts, batches,
-    sampling settings and token limit; tokens per second counts the answer tokens each
-    produced up to the first stop token."""
+    sampling settings (temperature 1, top-p 0.95 with no top-k cut, the same stop tokens) and
+    token limit; tokens per second counts the answer tokens each produced up to the first
+    stop token."""
     import torch
 
     lm = load_model(store, _model_name(store, model, say), device=device, on_progress=on_progress)
@@ -49,8 +50,9 @@ def bench_generate(store: Store, *, model: Optional[str] = None, n_prompts: int 
         for start in range(0, len(texts), batch_size):
             enc = lm.tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True,
                                add_special_tokens=False).to(lm.device)
-            out = lm.model.generate(**enc, do_sample=True, temperature=1.0, top_p=0.95,
-                                    max_new_tokens=max_new_tokens, pad_token_id=lm.tokenizer.pad_token_id)
+            out = lm.model.generate(**enc, do_sample=True, temperature=1.0, top_p=0.95, top_k=0,
+                                    max_new_tokens=max_new_tokens, eos_token_id=stops,
+                                    pad_token_id=lm.tokenizer.pad_token_id)
             for row in out[:, enc["input_ids"].shape[1]:].tolist():
                 tokens += next((j for j, t in enumerate(row) if t in stops), len(row))
         return tokens

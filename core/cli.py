@@ -76,7 +76,7 @@ def build_parser() -> Parser:
         dest="action", required=True, parser_class=Parser)
     bg = bench.add_parser("generate", help="our sampling against plain transformers generate")
     bg.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
-    bg.add_argument("--prompts", type=int, default=8, help="number of starter prompts")
+    bg.add_argument("--prompts", type=int, default=16, help="number of starter prompts")
     bg.add_argument("--n", type=int, default=4, help="answers per prompt")
     bg.add_argument("--max-new-tokens", type=int, default=64)
     bg.add_argument("--batch-size", type=int, default=16)
