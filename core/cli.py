@@ -72,6 +72,36 @@ def build_parser() -> Parser:
     ratings.add_parser("import", help="import ratings from .jsonl or .csv").add_argument("file")
     ratings.add_parser("export", help="export every rating to .jsonl or .csv").add_argument("file")
 
+    reward = sub.add_parser("reward", help="train and use reward models").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    rt = reward.add_parser("train", help="train a reward model on the stored ratings")
+    rt.add_argument("--name", default="reward", help="name; each training adds a version (default: reward)")
+    rt.add_argument("--base", help="backbone model (default: the latest imported base model)")
+    rt.add_argument("--mode", choices=["fast", "lora"], default="fast",
+                    help="fast: head on frozen features (seconds); lora: also adapt the backbone")
+    rt.add_argument("--seed", type=int, default=0)
+    rs = reward.add_parser("score", help="add a reward to each line of a JSONL file")
+    rs.add_argument("--reward", required=True)
+    rs.add_argument("--in", dest="infile", required=True)
+    rs.add_argument("--out", required=True)
+    reward.add_parser("list", help="list reward models")
+
+    rate = sub.add_parser("rate", help="choose pairs to rate and answer them").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    rn = rate.add_parser("next", help="print the next pairs to rate, as JSONL")
+    rn.add_argument("--n", type=int, default=10, help="pairs (default 10)")
+    rn.add_argument("--prompts", help="prompt set or file (default: every stored prompt)")
+    rn.add_argument("--split", choices=["train", "eval"], default="train")
+    rn.add_argument("--model", help="model that writes missing answers (default: the latest base model)")
+    rn.add_argument("--reward", help="reward model that guesses (default: the latest, if any)")
+    rn.add_argument("--candidates", type=int, default=4, help="answers generated per prompt that has none")
+    rn.add_argument("--max-new-tokens", type=int, default=64)
+    rn.add_argument("--seed", type=int)
+    ra = rate.add_parser("answer", help="answer a pair printed by 'rate next'")
+    ra.add_argument("id", type=int)
+    ra.add_argument("choice", choices=["a", "b", "tie", "skip"])
+    rate.add_parser("stats", help="how often you and the reward model agree")
+
     bench = sub.add_parser("bench", help="measure speed").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     bg = bench.add_parser("generate", help="our sampling against plain transformers generate")
@@ -81,6 +111,9 @@ def build_parser() -> Parser:
     bg.add_argument("--max-new-tokens", type=int, default=64)
     bg.add_argument("--batch-size", type=int, default=16)
     bg.add_argument("--seed", type=int, default=0)
+    br = bench.add_parser("reward", help="reward model accuracy: random against active selection")
+    br.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
+    br.add_argument("--repeats", type=int, default=5, help="runs per strategy, averaged")
     return p
 
 
@@ -131,6 +164,7 @@ def progress_printer(args: argparse.Namespace) -> Callable[[Any], None]:
 def _quiet_libraries() -> None:
     # Library warnings are for developers; our own messages say what a user needs to know.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # we print our own progress
 
 
 if __name__ == "__main__":  # run as the imported module, where the commands register

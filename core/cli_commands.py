@@ -121,3 +121,107 @@ def bench_generate(args: Namespace) -> dict:
                      max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
                      device=args.device, on_progress=progress_printer(args), say=lambda t: say(args, t))
     return result
+
+
+@command("reward train")
+def reward_train(args: Namespace) -> dict:
+    from core.reward import train_reward_model
+    from core.reward_model import RewardSettings
+
+    with _store(args) as store:
+        row = train_reward_model(store, name=args.name, base=args.base, device=args.device,
+                                 settings=RewardSettings(mode=args.mode, seed=args.seed),
+                                 on_progress=progress_printer(args))
+    say(args, f"Reward model '{row['name']}' v{row['version']} ({args.mode}): {row['train_pairs']} training pairs, "
+              f"trained in {row['seconds']:.1f} s.")
+    say(args, f"Held-out accuracy: {row['accuracy']:.1%} on {row['heldout_pairs']} pairs of prompts it never saw."
+        if row["accuracy"] is not None else f"No held-out accuracy: {row['accuracy_note']}")
+    return {k: v for k, v in row.items() if k not in ("data", "settings")}
+
+
+@command("reward score")
+def reward_score(args: Namespace) -> dict:
+    from core.rate import score_file
+
+    with _store(args) as store:
+        result = score_file(store, args.reward, Path(args.infile), Path(args.out), device=args.device,
+                            on_progress=progress_printer(args))
+    say(args, f"Scored {result['scored']} answers with '{result['reward_model']}' v{result['version']} "
+              f"into {result['out']}.")
+    return result
+
+
+@command("reward list")
+def reward_list(args: Namespace) -> dict:
+    from core.reward import list_reward_models
+
+    with _store(args) as store:
+        rows = list_reward_models(store)
+    for r in rows:
+        acc = f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "n/a"
+        say(args, f"{r['name']}\tv{r['version']}\t{r['mode']}\t{r['pairs']} pairs\taccuracy {acc}\t{r['base_model']}")
+    if not rows:
+        say(args, "No reward models yet. Train one: superhf reward train")
+    return {"reward_models": rows}
+
+
+@command("rate next")
+def rate_next(args: Namespace) -> dict:
+    from core.answers import resolve_prompts
+    from core.generation import SamplingSettings
+    from core.rate import next_pairs
+
+    with _store(args) as store:
+        if args.prompts:
+            prompts = resolve_prompts(store, args.prompts, args.split)
+        else:
+            prompts = [(r["id"], r["text"]) for r in store.all(
+                "SELECT min(id) AS id, text FROM prompts WHERE split = ? GROUP BY text ORDER BY min(id)", [args.split])]
+        if not prompts:
+            raise InputError("There are no prompts to rate answers to. Import some: superhf prompts import FILE")
+        settings = SamplingSettings(max_new_tokens=args.max_new_tokens, seed=args.seed)
+        pairs = next_pairs(store, prompts, args.n, reward=args.reward, model=args.model, candidates=args.candidates,
+                           settings=settings, device=args.device, on_progress=progress_printer(args))
+    shown = [{"id": p["id"], "prompt": p["prompt"], "a": p["a"], "b": p["b"], "generation_a": p["generation_a"],
+              "generation_b": p["generation_b"], "guess": p["guess"], "reason": p["reason"]} for p in pairs]
+    if not args.json:
+        for p in shown:
+            print(json.dumps(p, ensure_ascii=False))
+    if not shown:
+        say(args, "Every pair of stored answers is rated. Generate more answers, or import more prompts.")
+    return {"pairs": shown}
+
+
+@command("rate answer")
+def rate_answer(args: Namespace) -> dict:
+    from core.active import answer_pair
+
+    with _store(args) as store:
+        result = answer_pair(store, args.id, args.choice)
+    note = "" if result["agreed"] is None else (" The reward model guessed the same." if result["agreed"]
+                                                 else " The reward model guessed otherwise.")
+    say(args, f"Pair {result['pair']}: '{result['choice']}' saved.{note}")
+    return result
+
+
+@command("rate stats")
+def rate_stats(args: Namespace) -> dict:
+    from core.active import agreement
+
+    with _store(args) as store:
+        result = agreement(store)
+    if result["answered"]:
+        say(args, f"You and the reward model agreed on {result['agreement']:.0%} of {result['answered']} pairs "
+                  f"it guessed ({result['agreement_last_20']:.0%} of the last 20).")
+    else:
+        say(args, "No rated pair had a reward model's guess yet.")
+    return result
+
+
+@command("bench reward")
+def bench_reward(args: Namespace) -> dict:
+    from core.bench_reward import bench_reward as run
+
+    with _store(args) as store:
+        return run(store, model=args.model, repeats=args.repeats, device=args.device,
+                   on_progress=progress_printer(args), say=lambda t: say(args, t))

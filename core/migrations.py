@@ -125,6 +125,27 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         """)
 
 
+@migration
+def m002_pair_queue(db: sqlite_utils.Database) -> None:
+    """Pairs chosen for a person to rate next, with the reward model's guess at the time, so
+    the app can show how often person and model agree as ratings accumulate."""
+    _run_script(db, """
+        CREATE TABLE pair_queue (
+            id INTEGER PRIMARY KEY,
+            prompt TEXT NOT NULL,
+            generation_a INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+            generation_b INTEGER NOT NULL REFERENCES generations(id) ON DELETE CASCADE,
+            reward_model_id INTEGER REFERENCES reward_models(id) ON DELETE SET NULL,
+            guess REAL,                    -- the reward model's P(a is preferred); NULL without one
+            reason TEXT NOT NULL,          -- 'uncertain' or 'diverse'
+            rating_id INTEGER REFERENCES ratings(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            answered_at TEXT
+        );
+        CREATE INDEX pair_queue_open ON pair_queue(rating_id);
+        """)
+
+
 def _run_script(db: sqlite_utils.Database, script: str) -> None:
     # Not executescript(): it commits first, and a migration must be one transaction.
     for statement in script.split(";\n"):
