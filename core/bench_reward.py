@@ -76,7 +76,7 @@ def _answers(store: Store, model: str, prompts: list[str], per_prompt: int, max_
     return {p: a[:per_prompt] for p, a in have.items()}
 
 
-def bench_reward(store: Store, *, model: Optional[str] = None, n_prompts: int = 40, per_prompt: int = 6,
+def bench_reward(store: Store, *, model: Optional[str] = None, n_prompts: int = 40, per_prompt: int = 8,
                  budgets: tuple[int, ...] = (25, 50, 100, 200), repeats: int = 5, start: int = 10, step: int = 5,
                  max_new_tokens: int = 48, device: Optional[str] = None, on_progress=None,
                  say: Callable[[str], None] = print) -> dict:

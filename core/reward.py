@@ -246,3 +246,7 @@ class RewardScorer:
         f_b = feats[[index[x] for x in zip(prompts, b)]]
         guess, information = pair_uncertainty(self.head.cpu(), self.covariance, f_a, f_b)
         return guess.tolist(), information.tolist()
+
+    def readable(self, reward: float) -> float:
+        """A reward on the scale of the training answers: 0 is their mean, 1 one standard deviation."""
+        return (reward - self.config["reward_mean"]) / (self.config["reward_std"] or 1.0)
