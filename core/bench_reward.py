@@ -77,7 +77,7 @@ def _answers(store: Store, model: str, prompts: list[str], per_prompt: int, max_
 
 
 def bench_reward(store: Store, *, model: Optional[str] = None, n_prompts: int = 40, per_prompt: int = 8,
-                 budgets: tuple[int, ...] = (25, 50, 100, 200), repeats: int = 5, start: int = 10, step: int = 5,
+                 budgets: tuple[int, ...] = (25, 50, 100, 200), repeats: int = 10, start: int = 10, step: int = 5,
                  max_new_tokens: int = 48, device: Optional[str] = None, on_progress=None,
                  say: Callable[[str], None] = print) -> dict:
     name = _model_name(store, model, say)
@@ -157,9 +157,13 @@ def bench_reward(store: Store, *, model: Optional[str] = None, n_prompts: int = 
     results = {}
     for strategy in ("random", "margin", "active"):
         curves = [run(strategy, seed) for seed in range(repeats)]
-        results[strategy] = {b: round(sum(c[b] for c in curves) / len(curves), 4) for b in budgets if
-                             all(b in c for c in curves)}
-        say(f"{strategy:>7}: " + "  ".join(f"{b} ratings {acc:.1%}" for b, acc in results[strategy].items()))
+        results[strategy] = {}
+        for b in budgets:
+            accs = torch.tensor([c[b] for c in curves if b in c])
+            sem = (accs.std() / len(accs) ** 0.5).item() if len(accs) > 1 else 0.0
+            results[strategy][b] = {"accuracy": round(accs.mean().item(), 4), "sem": round(sem, 4)}
+        say(f"{strategy:>7}: " + "  ".join(f"{b} ratings {r['accuracy']:.1%} ±{r['sem']:.1%}"
+                                           for b, r in results[strategy].items()))
     timing = _time_modes(store, name, pool, rater, say)
     return {"model": name, "pool_pairs": len(pool), "test_pairs": len(test), "repeats": repeats,
             "accuracy": results, "feature_seconds": round(feature_seconds, 2), **timing}

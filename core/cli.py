@@ -113,7 +113,7 @@ def build_parser() -> Parser:
     bg.add_argument("--seed", type=int, default=0)
     br = bench.add_parser("reward", help="reward model accuracy: random against active selection")
     br.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
-    br.add_argument("--repeats", type=int, default=5, help="runs per strategy, averaged")
+    br.add_argument("--repeats", type=int, default=10, help="runs per strategy, averaged")
     return p
 
 
@@ -165,6 +165,9 @@ def _quiet_libraries() -> None:
     # Library warnings are for developers; our own messages say what a user needs to know.
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # we print our own progress
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # deprecations inside libraries
 
 
 if __name__ == "__main__":  # run as the imported module, where the commands register
