@@ -102,6 +102,30 @@ def build_parser() -> Parser:
     ra.add_argument("choice", choices=["a", "b", "tie", "skip"])
     rate.add_parser("stats", help="how often you and the reward model agree")
 
+    train = sub.add_parser("train", help="start a SuperHF run")
+    train.add_argument("--model", required=True)
+    train.add_argument("--reward", required=True, help="reward model name (its newest version)")
+    train.add_argument("--prompts", required=True, help="a prompt set or a prompts file")
+    train.add_argument("--iterations", type=int, required=True)
+    train.add_argument("--superbatch", type=int, default=8, help="completions per prompt (default 8)")
+    train.add_argument("--prompts-per-iteration", type=int, default=8)
+    train.add_argument("--kl", type=float, default=0.35, help="KL coefficient beta (default 0.35)")
+    train.add_argument("--lr", type=float, default=1e-4)
+    train.add_argument("--max-new-tokens", type=int, default=64)
+    train.add_argument("--full", action="store_true", help="tune all weights instead of LoRA (more memory)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--name", help="run name (default: run-N)")
+    runs = sub.add_parser("runs", help="list and show runs").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    runs.add_parser("list", help="list runs")
+    runs.add_parser("show", help="a run's settings and metrics per iteration").add_argument("run")
+    sub.add_parser("resume", help="continue a run from its last finished iteration").add_argument("run")
+    ex = sub.add_parser("export", help="write a run's tuned model (or a model) as a Hugging Face folder")
+    ex.add_argument("source", help="a run name or a model name")
+    ex.add_argument("outdir")
+    ex.add_argument("--force", action="store_true", help="replace a non-empty folder")
+    ex.add_argument("--adapter-only", action="store_true", help="only the LoRA adapter")
+
     bench = sub.add_parser("bench", help="measure speed").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     bg = bench.add_parser("generate", help="our sampling against plain transformers generate")
@@ -122,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     key = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
     try:
-        from core import cli_commands  # noqa: F401  (registers the commands)
+        from core import cli_commands, cli_train  # noqa: F401  (they register the commands)
 
         result = COMMANDS[key](args)
     except Cancelled as e:

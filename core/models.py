@@ -149,7 +149,7 @@ def import_model(store: Store, source: Optional[str | Path] = None, *, starter: 
         check_model_folder(path)
         target = path
         if copy:
-            target = _into_workspace(store, name, lambda tmp: _copy_folder(path, tmp))
+            target = _into_workspace(store, name, lambda tmp: copy_model_files(path, tmp))
         report(on_progress, "checking", 1, 1)
     else:
         target = _into_workspace(store, name, lambda tmp: _dequantise_gguf(path, tmp, on_progress, cancel))
@@ -192,7 +192,8 @@ def _into_workspace(store: Store, name: str, write) -> Path:
     return target
 
 
-def _copy_folder(source: Path, tmp: Path) -> None:
+def copy_model_files(source: Path, tmp: Path) -> None:
+    """Every file of a model folder but pickle weights (never needed: safetensors are there)."""
     for item in source.iterdir():
         if item.is_file() and item.suffix not in PICKLE_SUFFIXES:
             shutil.copy2(item, tmp / item.name)

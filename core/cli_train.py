@@ -1,0 +1,95 @@
+"""The CLI's training commands: train, runs, resume, export."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from pathlib import Path
+
+from core.cli import command, progress_printer, say
+from core.store import open_store
+
+
+def _print_iteration(args: Namespace):
+    show = progress_printer(args)
+
+    def on_progress(event) -> None:
+        show(event)
+        m = event.detail.get("metrics")
+        if event.stage == "iteration" and m:
+            eval_reward = "n/a" if m["eval_reward"] is None else f"{m['eval_reward']:.3f}"
+            say(args, f"iteration {event.done}/{event.total}: reward {m['reward_mean']:.3f} (kept {m['kept_reward_mean']:.3f}), "
+                      f"eval {eval_reward}, KL {m['kl']:.4f}, CE {m['ce']:.3f}, distinct-2 {m['distinct_2']:.2f}, "
+                      f"{m['seconds']:.1f} s")
+            for warning in m["warnings"]:
+                say(args, f"warning: {warning}")
+    return on_progress
+
+
+def _run(args: Namespace, name: str) -> dict:
+    from core.superhf import run_superhf
+
+    with open_store(args.home) as store:
+        say(args, f"Run '{name}': stop it any time with Ctrl-C; 'superhf resume {name}' continues it.")
+        return run_superhf(store, name, device=args.device, on_progress=_print_iteration(args))
+
+
+@command("train")
+def train(args: Namespace) -> dict:
+    from core.runs import start_run
+    from core.superhf_config import SuperHFConfig
+
+    config = SuperHFConfig(iterations=args.iterations, superbatch_size=args.superbatch, kl_coefficient=args.kl,
+                           learning_rate=args.lr, prompts_per_iteration=args.prompts_per_iteration,
+                           max_new_tokens=args.max_new_tokens, lora=not args.full, seed=args.seed)
+    with open_store(args.home) as store:
+        run = start_run(store, model=args.model, reward=args.reward, prompts=args.prompts,
+                        config=config.to_dict(), name=args.name)
+    return _run(args, run["name"])
+
+
+@command("resume")
+def resume(args: Namespace) -> dict:
+    from core.runs import get_run
+
+    with open_store(args.home) as store:
+        get_run(store, args.run)
+    return _run(args, args.run)
+
+
+@command("runs list")
+def runs_list(args: Namespace) -> dict:
+    from core.runs import list_runs
+
+    with open_store(args.home) as store:
+        rows = list_runs(store)
+    for r in rows:
+        say(args, f"{r['name']}\t{r['status']}\t{r['done'] or 0}/{r['iterations']} iterations\t{r['model']}")
+    if not rows:
+        say(args, "No runs yet. Start one with 'superhf train'.")
+    return {"runs": rows}
+
+
+@command("runs show")
+def runs_show(args: Namespace) -> dict:
+    from core.runs import get_run, iterations
+
+    with open_store(args.home) as store:
+        run = get_run(store, args.run)
+        its = iterations(store, run["id"])
+    say(args, f"{run['name']}: {run['status']}" + (f" ({run['error']})" if run["error"] else ""))
+    for it in its:
+        say(args, f"  {it['iteration']}: " + ", ".join(f"{k} {v:.4g}" for k, v in it.items()
+                                                      if isinstance(v, float)))
+    return {"run": {**run, "config": json.loads(run["config"])}, "iterations": its}
+
+
+@command("export")
+def export_command(args: Namespace) -> dict:
+    from core.export import export
+
+    with open_store(args.home) as store:
+        result = export(store, args.source, Path(args.outdir), force=args.force, adapter_only=args.adapter_only,
+                        device=args.device)
+    say(args, f"Exported '{result['source']}' to {result['path']}.")
+    return result

@@ -1,0 +1,223 @@
+"""SuperHF (Mukobi et al., 2023): supervised iterative learning from human feedback.
+
+Each iteration, for a batch of training prompts:
+  1. sample a superbatch of completions per prompt from the current policy,
+  2. score every completion with the reward model,
+  3. keep the best completion of each prompt (ranking never crosses prompts),
+  4. fine-tune on the kept completions: cross-entropy plus beta * KL(reference || policy),
+  5. record metrics, save a checkpoint, and check whether the user asked to stop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+
+from core.checkpoint import load_trainer_state, prune_checkpoints, save_checkpoint
+from core.errors import Cancelled, InputError
+from core.generation import SamplingSettings, format_prompt, sample
+from core.metrics import distinct_n, self_bleu
+from core.policy import Policy, build_policy
+from core.progress import CancelToken, ProgressCallback, report
+from core.runs import get_run, iterations, last_checkpoint, record_iteration, set_status
+from core.store import Store
+from core.superhf_config import SuperHFConfig
+from core.superhf_loss import build_batch, superhf_loss
+
+RewardFn = Callable[[Sequence[str], Sequence[str]], list[float]]  # (prompts, completions) -> rewards
+KL_RUNAWAY = 1.0  # nats per token: far from the reference, rewards are likely being hacked
+DIVERSITY_FLOOR = 0.5  # distinct-2 below this share of the first iteration's: outputs collapsing
+
+
+def iteration_prompts(train_prompts: Sequence[str], config: SuperHFConfig, iteration: int) -> list[str]:
+    """This iteration's prompts: a seeded draw, the same whenever the iteration is run."""
+    rng = random.Random(f"{config.seed}:{iteration}")
+    if len(train_prompts) >= config.prompts_per_iteration:
+        return rng.sample(list(train_prompts), config.prompts_per_iteration)
+    return [rng.choice(list(train_prompts)) for _ in range(config.prompts_per_iteration)]
+
+
+def sampling(config: SuperHFConfig, seed: int) -> SamplingSettings:
+    return SamplingSettings(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                            top_p=config.top_p, seed=seed)
+
+
+def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str], config: SuperHFConfig,
+                      optimizer, scheduler, iteration: int, *, on_progress: Optional[ProgressCallback] = None,
+                      cancel: Optional[CancelToken] = None) -> dict:
+    cancel = cancel or CancelToken()
+    lm, tok = policy.lm, policy.lm.tokenizer
+    started = time.perf_counter()
+
+    # 1. Sample a superbatch of completions per prompt from the current policy.
+    policy.model.eval()
+    completions = sample(lm, prompts, config.superbatch_size, sampling(config, config.seed * 100_003 + iteration),
+                         on_progress=on_progress, cancel=cancel)
+    sample_seconds = time.perf_counter() - started
+    completions = [c for c in completions if c.text.strip()]  # empty answers teach nothing
+    if not completions:
+        raise InputError("Every sampled completion was empty: the model ends its turn at once. "
+                         "Check the model's chat template, or use another model.")
+
+    # 2. Score every completion with the reward model.
+    cancel.check()
+    report(on_progress, "scoring", 0, 1)
+    rewards = reward_fn([c.prompt for c in completions], [c.text for c in completions])
+    report(on_progress, "scoring", 1, 1)
+
+    # 3. Keep the best completion of each prompt.
+    best: dict[int, int] = {}
+    for i, c in enumerate(completions):
+        if c.prompt_index not in best or rewards[i] > rewards[best[c.prompt_index]]:
+            best[c.prompt_index] = i
+    kept = [completions[i] for i in sorted(best.values())]
+    kept_rewards = [rewards[i] for i in sorted(best.values())]
+
+    # 4. Fine-tune on the kept completions: CE + beta * KL(reference || policy).
+    torch.manual_seed(config.seed * 100_003 + iteration)  # dropout and order: the same on resume
+    order = torch.randperm(len(kept)).tolist()
+    policy.model.train()
+    ce_sum = kl_sum = 0.0
+    steps = 0
+    for start in range(0, len(order), config.minibatch_size):
+        cancel.check()
+        chunk = [kept[i] for i in order[start:start + config.minibatch_size]]
+        batch = build_batch(tok([format_prompt(tok, c.prompt) for c in chunk], add_special_tokens=False)["input_ids"],
+                            tok([c.text for c in chunk], add_special_tokens=False)["input_ids"],
+                            tok.eos_token_id, tok.pad_token_id).to(lm.device)
+        logits = policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits  # (B, T, V)
+        loss, ce, kl = superhf_loss(logits, policy.reference_logits(batch), batch, config.kl_coefficient)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        ce_sum, kl_sum, steps = ce_sum + ce.item(), kl_sum + kl.item(), steps + 1
+        report(on_progress, "updating", steps, math.ceil(len(order) / config.minibatch_size))
+    policy.model.eval()
+
+    # 5. Metrics of this iteration.
+    by_prompt: dict[int, list[str]] = {}
+    for c in completions:
+        by_prompt.setdefault(c.prompt_index, []).append(c.text)
+    tokens = sum(c.new_tokens for c in completions)
+    return {
+        "reward_mean": _mean(rewards), "reward_std": _std(rewards),
+        "kept_reward_mean": _mean(kept_rewards), "kept_reward_std": _std(kept_rewards),
+        "ce": ce_sum / steps, "kl": kl_sum / steps, "loss": (ce_sum + config.kl_coefficient * kl_sum) / steps,
+        "distinct_2": _mean([distinct_n(t, 2) for t in by_prompt.values()]),
+        "self_bleu": _mean([self_bleu(t) for t in by_prompt.values()]),
+        "mean_length": tokens / len(completions),
+        "cut_off_share": sum(not c.finished for c in completions) / len(completions),
+        "samples": len(completions), "sample_tokens_per_second": tokens / max(sample_seconds, 1e-9),
+        "seconds": time.perf_counter() - started, "learning_rate": scheduler.get_last_lr()[0],
+        "example": {"prompt": kept[0].prompt, "completion": kept[0].text} if kept else None,
+    }
+
+
+def evaluate(policy: Policy, reward_fn: RewardFn, eval_prompts: Sequence[str], config: SuperHFConfig,
+             cancel: Optional[CancelToken] = None) -> Optional[float]:
+    """Mean reward of one answer per evaluation prompt, always with the same seed."""
+    if not eval_prompts:
+        return None
+    policy.model.eval()
+    answers = sample(policy.lm, eval_prompts, 1, sampling(config, config.seed + 7), cancel=cancel)
+    return _mean(reward_fn([a.prompt for a in answers], [a.text for a in answers]))
+
+
+def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = None, device: Optional[str] = None,
+                on_progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> dict:
+    """Run (or resume) a stored run from its last completed iteration to its last one."""
+    from transformers import get_cosine_schedule_with_warmup
+
+    cancel = cancel or CancelToken()
+    run = get_run(store, run_name)
+    config = SuperHFConfig.from_dict(json.loads(run["config"]))
+    train_prompts, eval_prompts = _prompts(store, run, config)
+    checkpoint = last_checkpoint(store, run["id"])
+    start = checkpoint["iteration"] + 1 if checkpoint else 1
+    model_row = store.one("SELECT * FROM models WHERE id = ?", [run["model_id"]])
+    policy = build_policy(Path(model_row["path"]), config, device=device, name=model_row["name"],
+                          checkpoint=Path(checkpoint["path"]) if checkpoint else None)
+    if reward_fn is None:
+        from core.reward import RewardScorer
+
+        scorer = RewardScorer(store.one("SELECT * FROM reward_models WHERE id = ?", [run["reward_model_id"]]), device)
+        reward_fn = scorer.score
+    optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
+    steps_per_iteration = math.ceil(config.prompts_per_iteration / config.minibatch_size)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.iterations * steps_per_iteration)
+    if checkpoint:
+        load_trainer_state(Path(checkpoint["path"]), optimizer, scheduler)
+    set_status(store, run["id"], "running")
+    try:
+        if start == 1 and not iterations(store, run["id"]):
+            base = {"eval_reward": evaluate(policy, reward_fn, eval_prompts, config, cancel)}
+            record_iteration(store, run["id"], 0, base, None)
+        first_distinct = _first(store, run["id"], "distinct_2")
+        for iteration in range(start, config.iterations + 1):
+            report(on_progress, "iteration", iteration - 1, config.iterations)
+            prompts = iteration_prompts(train_prompts, config, iteration)
+            metrics = superhf_iteration(policy, reward_fn, prompts, config, optimizer, scheduler, iteration,
+                                        on_progress=on_progress, cancel=cancel)
+            metrics["eval_reward"] = evaluate(policy, reward_fn, eval_prompts, config, cancel)
+            if first_distinct is None:
+                first_distinct = metrics["distinct_2"]
+            metrics["warnings"] = _warnings(metrics, first_distinct)
+            path = save_checkpoint(store, run["name"], iteration, policy, optimizer, scheduler,
+                                   {"run": run["name"], "metrics": metrics})
+            record_iteration(store, run["id"], iteration, metrics, str(path))
+            prune_checkpoints(store, run["id"], config.keep_checkpoints)
+            report(on_progress, "iteration", iteration, config.iterations, metrics=metrics)
+    except (Cancelled, KeyboardInterrupt):  # stopped by the user: resume continues from the last checkpoint
+        set_status(store, run["id"], "cancelled")
+        raise
+    except BaseException as e:
+        set_status(store, run["id"], "failed", str(e) or type(e).__name__)
+        raise
+    set_status(store, run["id"], "finished")
+    return {"run": run["name"], "iterations": iterations(store, run["id"])}
+
+
+def _prompts(store: Store, run: dict, config: SuperHFConfig) -> tuple[list[str], list[str]]:
+    rows = store.all("SELECT text, split FROM prompts WHERE set_id = ? ORDER BY id", [run["prompt_set_id"]])
+    train = [r["text"] for r in rows if r["split"] == "train"]
+    if not train:
+        raise InputError("The run's prompt set has no training prompts. Import some with --split train.")
+    evals = [r["text"] for r in rows if r["split"] == "eval"][:config.eval_prompts]
+    return train, evals
+
+
+def _first(store: Store, run_id: int, key: str):
+    row = store.one("SELECT metrics FROM iterations WHERE run_id = ? AND iteration = 1", [run_id])
+    return json.loads(row["metrics"]).get(key) if row else None
+
+
+def _warnings(metrics: dict, first_distinct: float) -> list[str]:
+    out = []
+    if metrics["kl"] > KL_RUNAWAY:
+        out.append(f"KL to the reference is {metrics['kl']:.2f} nats per token: the model is drifting far from "
+                   "where it started, a sign of reward hacking. Raise --kl or lower --lr.")
+    if first_distinct and metrics["distinct_2"] < DIVERSITY_FLOOR * first_distinct:
+        out.append(f"Diversity fell to {metrics['distinct_2']:.2f} distinct-2 from {first_distinct:.2f}: the "
+                   "answers are collapsing onto one pattern. Raise --kl.")
+    return out
+
+
+def _mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def _std(xs) -> float:
+    xs = list(xs)
+    if len(xs) < 2:
+        return 0.0
+    m = _mean(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))

@@ -1,0 +1,60 @@
+"""The SuperHF fine-tuning objective (Mukobi et al., 2023), on exact masks.
+
+For each kept completion: cross-entropy on its tokens (and the end-of-turn token appended
+to it, so the model learns to stop), plus ``kl_coefficient`` times the token-level
+KL(reference || policy) over the full vocabulary at the same positions.
+
+Faults of the reference implementation we do not copy: its prompt mask let some prompt
+tokens into the loss under left padding, its KL mask was off by one position, and it
+appended no EOS. Here position t's logits predict token t+1, and both terms are masked by
+whether token t+1 is a completion token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # (B, T) prompt + completion + EOS, left-padded
+    attention_mask: torch.Tensor  # (B, T) 1 on real tokens
+    completion_mask: torch.Tensor  # (B, T) 1 where the token belongs to the completion (EOS included)
+
+    def to(self, device) -> "Batch":
+        return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.completion_mask.to(device))
+
+
+def build_batch(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], eos_id: int,
+                pad_id: int) -> Batch:
+    """Token ids of formatted prompts and of completions -> a left-padded batch whose
+    completions end with ``eos_id``."""
+    rows = [list(p) + list(c) + [eos_id] for p, c in zip(prompt_ids, completion_ids)]
+    marks = [[0] * len(p) + [1] * (len(c) + 1) for p, c in zip(prompt_ids, completion_ids)]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    completion = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (r, m) in enumerate(zip(rows, marks)):
+        ids[i, width - len(r):] = torch.tensor(r)
+        attention[i, width - len(r):] = 1
+        completion[i, width - len(r):] = torch.tensor(m)
+    return Batch(ids, attention, completion)
+
+
+def superhf_loss(policy_logits: torch.Tensor, reference_logits: torch.Tensor, batch: Batch,
+                 kl_coefficient: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, ce, kl); each a scalar averaged over completion tokens. Logits are (B, T, V)."""
+    targets = batch.input_ids[:, 1:]  # (B, T-1): position t predicts token t+1
+    mask = batch.completion_mask[:, 1:].to(policy_logits.dtype)  # (B, T-1)
+    n_tokens = mask.sum().clamp(min=1)
+    log_p = F.log_softmax(policy_logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
+    ce = -(log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask).sum() / n_tokens
+    # KL(ref || policy) = sum_v p_ref(v) (log p_ref(v) - log p_policy(v)), per position.
+    log_ref = F.log_softmax(reference_logits[:, :-1].float(), dim=-1)
+    kl_per_token = (log_ref.exp() * (log_ref - log_p)).sum(-1)  # (B, T-1)
+    kl = (kl_per_token * mask).sum() / n_tokens
+    return ce + kl_coefficient * kl, ce.detach(), kl.detach()
