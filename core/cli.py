@@ -138,6 +138,15 @@ def build_parser() -> Parser:
     br = bench.add_parser("reward", help="reward model accuracy: random against active selection")
     br.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
     br.add_argument("--repeats", type=int, default=10, help="runs per strategy, averaged")
+    bs = bench.add_parser("superhf", help="SuperHF on the starter model: held-out reward, diversity, time, memory")
+    bs.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
+    bs.add_argument("--iterations", type=int, default=3)
+    bs.add_argument("--ratings", type=int, default=200, help="simulated ratings the reward model learns from")
+    bs.add_argument("--lr", type=float, default=1e-4)
+    bs.add_argument("--kl", type=float, default=0.35)
+    bs.add_argument("--prompts-per-iteration", type=int, default=8)
+    bs.add_argument("--superbatch", type=int, default=8)
+    bs.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     return p
 
 

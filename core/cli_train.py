@@ -93,3 +93,16 @@ def export_command(args: Namespace) -> dict:
                         device=args.device)
     say(args, f"Exported '{result['source']}' to {result['path']}.")
     return result
+
+
+@command("bench superhf")
+def bench_superhf(args: Namespace) -> dict:
+    from core.bench_superhf import bench_superhf as run
+    from core.superhf_config import SuperHFConfig
+
+    config = SuperHFConfig(iterations=args.iterations, learning_rate=args.lr, kl_coefficient=args.kl,
+                           prompts_per_iteration=args.prompts_per_iteration, superbatch_size=args.superbatch,
+                           eval_prompts=0)
+    with open_store(args.home) as store:
+        return run(store, model=args.model, ratings=args.ratings, config=config, memory=not args.no_memory,
+                   device=args.device, on_progress=progress_printer(args), say=lambda t: say(args, t))

@@ -1,0 +1,139 @@
+"""``superhf bench superhf``: does a SuperHF run on the starter model raise the held-out
+reward without collapsing diversity, at what cost per iteration and in memory?
+
+The person is ``SimulatedRater`` (core.bench_reward). It rates pairs of the starter's own
+answers; a fast reward model learns from those ratings; SuperHF tunes the starter against
+that reward model. Held-out prompts are never rated nor trained on; their answers before
+and after are judged both by the reward model and by the rater's own utility, which the
+tuning never saw: a rise in the first without the second would be reward hacking."""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import tempfile
+import time
+from itertools import combinations
+from pathlib import Path
+from typing import Callable, Optional
+
+from core.bench import _model_name, _starter_prompts
+from core.bench_reward import SimulatedRater, _answers
+from core.generation import SamplingSettings, sample
+from core.metrics import distinct_n, self_bleu
+from core.models import import_model
+from core.prompts import import_prompts
+from core.ratings import add_ratings, pair
+from core.records import write_records
+from core.reward import RewardScorer, train_reward_model
+from core.runs import create_run, get_run, iterations, last_checkpoint
+from core.store import Store, open_store
+from core.superhf_config import SuperHFConfig
+
+
+def _judge(policy_lm, scorer: RewardScorer, rater: SimulatedRater, prompts: list[str], n: int, seed: int) -> dict:
+    answers = sample(policy_lm, prompts, n, SamplingSettings(max_new_tokens=64, seed=seed))
+    texts = [a.text for a in answers]
+    rewards = scorer.score([a.prompt for a in answers], texts)
+    by_prompt: dict[int, list[str]] = {}
+    for a in answers:
+        by_prompt.setdefault(a.prompt_index, []).append(a.text)
+    return {"reward": sum(rewards) / len(rewards), "utility": sum(map(rater.utility, texts)) / len(texts),
+            "distinct_2": sum(distinct_n(t) for t in by_prompt.values()) / len(by_prompt),
+            "self_bleu": sum(self_bleu(t) for t in by_prompt.values()) / len(by_prompt),
+            "mean_words": sum(len(t.split()) for t in texts) / len(texts)}
+
+
+def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int = 3, ratings: int = 200,
+                  config: Optional[SuperHFConfig] = None, memory: bool = True, device: Optional[str] = None,
+                  on_progress=None, say: Callable[[str], None] = print) -> dict:
+    from core.policy import build_policy
+    from core.superhf import run_superhf
+
+    name = _model_name(store, model, say)
+    prompts = list(dict.fromkeys(_starter_prompts(40)))
+    answers = _answers(store, name, prompts, 8, 48, on_progress)
+    train_prompts, held_out = prompts[1::2], prompts[::2]
+    rater, rng = SimulatedRater(), random.Random(0)
+    pool = [(p, a, b) for p in train_prompts for a, b in combinations(answers[p], 2)]
+    rng.shuffle(pool)
+    rows = [pair(p, a, b) if rater.prefers_a(a, b, rng) else pair(p, b, a) for p, a, b in pool[:ratings]]
+    config = config or SuperHFConfig(iterations=iterations_, eval_prompts=0)
+    result: dict = {"model": name, "ratings": len(rows), "config": config.to_dict()}
+    with tempfile.TemporaryDirectory(prefix="bench-superhf-") as home:
+        with open_store(home) as scratch:
+            model_row = import_model(scratch, store.model(name)["path"], name=name)  # used where it is
+            add_ratings(scratch, rows, source="bench")
+            reward = train_reward_model(scratch, name="rater")
+            say(f"Reward model from {len(rows)} simulated ratings: held-out accuracy {reward['accuracy']:.1%}.")
+            prompt_file = Path(home) / "prompts.jsonl"
+            write_records(prompt_file, [{"prompt": p, "split": "train"} for p in train_prompts], ["prompt", "split"])
+            import_prompts(scratch, prompt_file, set_name="train")
+            set_id = scratch.one("SELECT id FROM prompt_sets")["id"]
+            run = create_run(scratch, name="bench", model_id=model_row["id"], reward_model_id=reward["id"],
+                             prompt_set_id=set_id, config=config.to_dict())
+            scorer = RewardScorer.load(scratch, "rater", device=device)
+            base = build_policy(Path(model_row["path"]), config, device=device)
+            before = _judge(base.lm, scorer, rater, held_out, 2, seed=1)
+            del base
+            started = time.perf_counter()
+            run_superhf(scratch, "bench", device=device, on_progress=on_progress)
+            seconds = time.perf_counter() - started
+            its = iterations(scratch, run["id"])[1:]
+            tuned = build_policy(Path(model_row["path"]), config, device=device,
+                                 checkpoint=Path(last_checkpoint(scratch, get_run(scratch, "bench")["id"])["path"]))
+            after = _judge(tuned.lm, scorer, rater, held_out, 2, seed=1)
+    for label, j in (("base", before), ("tuned", after)):
+        say(f"{label:>6} on {len(held_out)} held-out prompts x 2: reward {j['reward']:.3f}, rater utility "
+            f"{j['utility']:.3f}, distinct-2 {j['distinct_2']:.3f}, self-BLEU {j['self_bleu']:.3f}, "
+            f"{j['mean_words']:.1f} words")
+    for it in its:
+        say(f"iteration {it['iteration']}: reward {it['reward_mean']:.3f} (kept {it['kept_reward_mean']:.3f}), "
+            f"KL {it['kl']:.4f}, distinct-2 {it['distinct_2']:.3f}, {it['seconds']:.1f} s, "
+            f"sampling {it['sample_tokens_per_second']:.0f} tokens/s")
+    result.update(before=before, after=after, seconds=round(seconds, 1),
+                  seconds_per_iteration=round(sum(i["seconds"] for i in its) / len(its), 1),
+                  iterations=[{k: v for k, v in i.items() if k != "example"} for i in its])
+    if memory:
+        result["peak_memory_mib"] = {mode: _peak_memory(store.model(name)["path"], mode == "lora", device)
+                                     for mode in ("lora", "full")}
+        say("peak memory of one update step: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in
+                                                           result["peak_memory_mib"].items()))
+    return result
+
+
+def _probe(path: str, lora: bool, device: Optional[str], queue) -> None:
+    """One update step in a fresh process; reports that process's peak memory."""
+    import resource
+
+    import torch
+
+    from core.policy import build_policy
+    from core.superhf_loss import build_batch, superhf_loss
+
+    policy = build_policy(Path(path), SuperHFConfig(lora=lora), device=device)
+    optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-5)
+    tok = policy.lm.tokenizer
+    ids = tok(["Explain what a firewall does."] * 8, add_special_tokens=False)["input_ids"]
+    batch = build_batch(ids, [list(range(100, 164))] * 8, tok.eos_token_id, tok.pad_token_id).to(policy.lm.device)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    policy.model.train()
+    logits = policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    loss, _, _ = superhf_loss(logits, policy.reference_logits(batch), batch, 0.35)
+    loss.backward()
+    optimizer.step()
+    if str(policy.lm.device).startswith("cuda"):
+        queue.put(torch.cuda.max_memory_allocated() / 2**20)
+    else:
+        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+
+
+def _peak_memory(path: str, lora: bool, device: Optional[str]) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_probe, args=(path, lora, device, queue))
+    proc.start()
+    value = queue.get(timeout=600)
+    proc.join()
+    return round(value, 1)
