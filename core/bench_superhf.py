@@ -97,15 +97,22 @@ def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int
     if memory:
         result["peak_memory_mib"] = {mode: _peak_memory(store.model(name)["path"], mode == "lora", device)
                                      for mode in ("lora", "full")}
-        say("peak memory of one update step: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in
-                                                           result["peak_memory_mib"].items()))
+        say("memory of one update step (8 x 64 tokens), resident: " + "; ".join(
+            f"{k} {v['before_step']:.0f} MiB loaded, {v['peak']:.0f} MiB at peak"
+            for k, v in result["peak_memory_mib"].items()))
     return result
 
 
-def _probe(path: str, lora: bool, device: Optional[str], queue) -> None:
-    """One update step in a fresh process; reports that process's peak memory."""
-    import resource
+def _rss_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024  # kB
+    return float("nan")
 
+
+def _probe(path: str, lora: bool, device: Optional[str], queue) -> None:
+    """One update step in a fresh process: the peak memory while it runs, the model and its
+    frozen reference (if any) included, the loading before it excluded."""
     import torch
 
     from core.policy import build_policy
@@ -116,24 +123,34 @@ def _probe(path: str, lora: bool, device: Optional[str], queue) -> None:
     tok = policy.lm.tokenizer
     ids = tok(["Explain what a firewall does."] * 8, add_special_tokens=False)["input_ids"]
     batch = build_batch(ids, [list(range(100, 164))] * 8, tok.eos_token_id, tok.pad_token_id).to(policy.lm.device)
-    if torch.cuda.is_available():
+    cuda = str(policy.lm.device).startswith("cuda")
+    if cuda:
         torch.cuda.reset_peak_memory_stats()
+    else:  # Linux: writing 5 to clear_refs resets the process's peak resident size (VmHWM)
+        Path("/proc/self/clear_refs").write_text("5")
+    loaded = torch.cuda.memory_allocated() / 2**20 if cuda else _rss_mib("VmRSS")
     policy.model.train()
     logits = policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
     loss, _, _ = superhf_loss(logits, policy.reference_logits(batch), batch, 0.35)
     loss.backward()
     optimizer.step()
-    if str(policy.lm.device).startswith("cuda"):
-        queue.put(torch.cuda.max_memory_allocated() / 2**20)
-    else:
-        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else _rss_mib("VmHWM")
+    queue.put({"before_step": round(loaded, 1), "peak": round(peak, 1)})
 
 
-def _peak_memory(path: str, lora: bool, device: Optional[str]) -> float:
+def _peak_memory(path: str, lora: bool, device: Optional[str]) -> dict:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_probe, args=(path, lora, device, queue))
     proc.start()
-    value = queue.get(timeout=600)
+    import queue as queues
+
+    while True:  # the probe's figures, unless it died (then say so rather than wait forever)
+        try:
+            value = queue.get(timeout=2)
+            break
+        except queues.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"the memory probe process exited with status {proc.exitcode}")
     proc.join()
-    return round(value, 1)
+    return value

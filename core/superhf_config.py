@@ -15,7 +15,8 @@ class SuperHFConfig:
     prompts_per_iteration: int = 8  # reference: 64+; 8 keeps one CPU iteration to minutes
     superbatch_size: int = 8  # completions per prompt; reference 16, its ablation's best range is 8-32
     kl_coefficient: float = 0.35  # reference; near 0 raises reward but collapses diversity
-    learning_rate: float = 1e-4  # reference 2e-5 over hundreds of steps; few steps here need more
+    learning_rate: float = 1e-3  # reference 2e-5 over hundreds of steps; at 1e-4 three CPU iterations barely moved
+    # the starter (KL 0.0001), at 1e-3 held-out reward rose with diversity intact (bench superhf)
     warmup_steps: int = 1  # cosine schedule with warm-up, as the reference
     minibatch_size: int = 4  # kept completions per optimiser step
     lora: bool = True  # LoRA (reference) and the reference model is the policy with adapters off
