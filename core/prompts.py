@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Optional
 
-from core.errors import InputError, NotFoundError
+from core.errors import InputError
 from core.records import read_records, require_text
 from core.store import Store, now
 
@@ -72,11 +72,7 @@ def list_sets(store: Store) -> list[dict]:
 
 def prompts_of(store: Store, set_name: str, split: Optional[str] = None) -> list[dict]:
     """The prompts of a set (one split, or all) in the order they were imported."""
-    row = store.one("SELECT id FROM prompt_sets WHERE name = ?", [set_name])
-    if row is None:
-        names = [r["name"] for r in store.all("SELECT name FROM prompt_sets ORDER BY name")]
-        hint = f" Known sets: {', '.join(names)}." if names else " Import some with 'superhf prompts import'."
-        raise NotFoundError(f"No prompt set or file named '{set_name}'.{hint}")
+    row = store.named("prompt_sets", set_name, "prompt set or file", "Import some with 'superhf prompts import'.")
     sql = "SELECT id, text, split FROM prompts WHERE set_id = ?"
     params: list = [row["id"]]
     if split:

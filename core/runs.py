@@ -35,12 +35,7 @@ def create_run(store: Store, *, name: Optional[str], model_id: int, reward_model
 
 
 def get_run(store: Store, name: str) -> dict:
-    row = store.one("SELECT * FROM runs WHERE name = ?", [name])
-    if row is None:
-        names = [r["name"] for r in store.all("SELECT name FROM runs ORDER BY id")]
-        hint = f" Known runs: {', '.join(names)}." if names else " Start one with 'superhf train'."
-        raise NotFoundError(f"No run named '{name}'.{hint}")
-    return row
+    return store.named("runs", name, "run", "Start one with 'superhf train'.")
 
 
 def set_status(store: Store, run_id: int, status: str, error: Optional[str] = None) -> None:

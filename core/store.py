@@ -75,13 +75,17 @@ class Store:
     def count(self, table: str) -> int:
         return self.db[table].count
 
-    def model(self, name: str) -> dict:
-        row = self.one("SELECT * FROM models WHERE name = ?", [name])
+    def named(self, table: str, name: str, what: str, how_to_add: str) -> dict:
+        """The row of ``table`` called ``name``, or an error that lists the names there are."""
+        row = self.one(f"SELECT * FROM {table} WHERE name = ?", [name])
         if row is None:
-            names = [r["name"] for r in self.all("SELECT name FROM models ORDER BY name")]
-            hint = f" Known models: {', '.join(names)}." if names else " Import one with 'superhf model import'."
-            raise NotFoundError(f"No model named '{name}'.{hint}")
+            names = [r["name"] for r in self.all(f"SELECT name FROM {table} ORDER BY id")]
+            hint = f" Known: {', '.join(names)}." if names else f" {how_to_add}"
+            raise NotFoundError(f"No {what} named '{name}'.{hint}")
         return row
+
+    def model(self, name: str) -> dict:
+        return self.named("models", name, "model", "Import one with 'superhf model import'.")
 
 
 def open_store(home=None) -> Store:

@@ -134,7 +134,7 @@ def test_a_model_whose_files_are_gone_says_so(store, tiny_model_dir, tmp_path):
 
 
 def test_an_unknown_model_name_lists_the_known_ones(store, tiny_model):
-    with pytest.raises(NotFoundError, match="Known models: tiny"):
+    with pytest.raises(NotFoundError, match="No model named .nope.. Known: tiny"):
         load_model(store, "nope")
 
 
