@@ -184,13 +184,16 @@ def say(args: argparse.Namespace, text: str) -> None:
 
 
 def progress_printer(args: argparse.Namespace) -> Callable[[Any], None]:
-    """Progress on a terminal only: in a pipe or a log, stderr keeps to the one-line error."""
-    if not sys.stderr.isatty():
-        return lambda event: None
+    """Progress on a terminal only: in a pipe or a log, stderr keeps to the one-line error.
+    Notices (an out-of-memory retry, say) are printed everywhere."""
+    tty = sys.stderr.isatty()
 
     def on_progress(event) -> None:
-        end = "\n" if event.done >= event.total else ""
-        print(f"\r{event.stage}: {event.done}/{event.total}", end=end, file=sys.stderr, flush=True)
+        if event.detail.get("notice"):
+            print(f"{chr(13) if tty else ''}note: {event.detail['notice']}", file=sys.stderr, flush=True)
+        if tty:
+            end = "\n" if event.done >= event.total else ""
+            print(f"\r{event.stage}: {event.done}/{event.total}", end=end, file=sys.stderr, flush=True)
     return on_progress
 
 

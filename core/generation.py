@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Optional, Sequence
 
-from core.errors import InputError
+from core.errors import InputError, ModelError
 from core.models import LoadedModel
 from core.progress import CancelToken, ProgressCallback, report
 
@@ -110,15 +110,28 @@ def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSe
     pad_id = lm.tokenizer.pad_token_id
     out: list[Completion] = []
     report(on_progress, "generating", 0, len(jobs))
-    for start in range(0, len(jobs), settings.batch_size):
+    size, start = settings.batch_size, 0
+    while start < len(jobs):
         cancel.check()
-        batch = jobs[start: start + settings.batch_size]
+        batch = jobs[start: start + size]
         enc = lm.tokenizer([texts[i] for i, _ in batch], return_tensors="pt", padding=True,
                            add_special_tokens=False).to(lm.device)
-        with torch.inference_mode():
-            tokens = lm.model.generate(**enc, do_sample=True, temperature=settings.temperature,
-                                       top_p=settings.top_p, top_k=0, max_new_tokens=settings.max_new_tokens,
-                                       eos_token_id=stops, pad_token_id=pad_id)
+        try:
+            with torch.inference_mode():
+                tokens = lm.model.generate(**enc, do_sample=True, temperature=settings.temperature,
+                                           top_p=settings.top_p, top_k=0, max_new_tokens=settings.max_new_tokens,
+                                           eos_token_id=stops, pad_token_id=pad_id)
+        except torch.OutOfMemoryError:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if size == 1:
+                raise ModelError("Out of memory while sampling even one answer at a time. Lower "
+                                 "--max-new-tokens or choose a smaller model.") from None
+            size //= 2  # the same batch again, in halves
+            report(on_progress, "generating", len(out), len(jobs),
+                   notice=f"Out of memory while sampling: batch halved to {size}.")
+            continue
+        start += len(batch)
         new = tokens[:, enc["input_ids"].shape[1]:].tolist()  # (B, <=T): left padding aligns them
         done = []
         for (i, _), ids in zip(batch, new):

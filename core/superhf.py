@@ -21,14 +21,14 @@ import torch
 
 from core.checkpoint import load_trainer_state, prune_checkpoints, save_checkpoint
 from core.errors import Cancelled, InputError
-from core.generation import SamplingSettings, format_prompt, sample
+from core.generation import SamplingSettings, sample
 from core.metrics import distinct_n, self_bleu
 from core.policy import Policy, build_policy
 from core.progress import CancelToken, ProgressCallback, report
 from core.runs import get_run, iterations, last_checkpoint, record_iteration, set_status
 from core.store import Store
 from core.superhf_config import SuperHFConfig
-from core.superhf_loss import build_batch, superhf_loss
+from core.superhf_step import MicroBatch, optimise_step
 
 RewardFn = Callable[[Sequence[str], Sequence[str]], list[float]]  # (prompts, completions) -> rewards
 KL_RUNAWAY = 1.0  # nats per token: far from the reference, rewards are likely being hacked
@@ -52,7 +52,7 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
                       optimizer, scheduler, iteration: int, *, on_progress: Optional[ProgressCallback] = None,
                       cancel: Optional[CancelToken] = None) -> dict:
     cancel = cancel or CancelToken()
-    lm, tok = policy.lm, policy.lm.tokenizer
+    lm = policy.lm
     started = time.perf_counter()
 
     # 1. Sample a superbatch of completions per prompt from the current policy.
@@ -83,22 +83,14 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
     torch.manual_seed(config.seed * 100_003 + iteration)  # dropout and order: the same on resume
     order = torch.randperm(len(kept)).tolist()
     policy.model.train()
+    micro = MicroBatch(config.minibatch_size)
     ce_sum = kl_sum = 0.0
     steps = 0
     for start in range(0, len(order), config.minibatch_size):
         cancel.check()
         chunk = [kept[i] for i in order[start:start + config.minibatch_size]]
-        batch = build_batch(tok([format_prompt(tok, c.prompt) for c in chunk], add_special_tokens=False)["input_ids"],
-                            tok([c.text for c in chunk], add_special_tokens=False)["input_ids"],
-                            tok.eos_token_id, tok.pad_token_id).to(lm.device)
-        logits = policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits  # (B, T, V)
-        loss, ce, kl = superhf_loss(logits, policy.reference_logits(batch), batch, config.kl_coefficient)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        ce_sum, kl_sum, steps = ce_sum + ce.item(), kl_sum + kl.item(), steps + 1
+        ce, kl = optimise_step(policy, chunk, config, optimizer, scheduler, micro)
+        ce_sum, kl_sum, steps = ce_sum + ce, kl_sum + kl, steps + 1
         report(on_progress, "updating", steps, math.ceil(len(order) / config.minibatch_size))
     policy.model.eval()
 
@@ -118,6 +110,7 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
         "samples": len(completions), "sample_tokens_per_second": tokens / max(sample_seconds, 1e-9),
         "seconds": time.perf_counter() - started, "learning_rate": scheduler.get_last_lr()[0],
         "example": {"prompt": kept[0].prompt, "completion": kept[0].text} if kept else None,
+        "micro_batch": micro.size, "notes": micro.notes,
     }
 
 
@@ -169,7 +162,7 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
             metrics["eval_reward"] = evaluate(policy, reward_fn, eval_prompts, config, cancel)
             if first_distinct is None:
                 first_distinct = metrics["distinct_2"]
-            metrics["warnings"] = _warnings(metrics, first_distinct)
+            metrics["warnings"] = metrics.pop("notes") + _warnings(metrics, first_distinct)
             path = save_checkpoint(store, run["name"], iteration, policy, optimizer, scheduler,
                                    {"run": run["name"], "metrics": metrics})
             record_iteration(store, run["id"], iteration, metrics, str(path))

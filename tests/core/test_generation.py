@@ -120,3 +120,28 @@ def test_bad_requests_are_refused(lm):
     with pytest.raises(InputError, match="passes the model's limit of 512"):
         sample(lm, ["word " * 600], 1)
 
+
+
+def test_out_of_memory_while_sampling_halves_the_batch(lm, monkeypatch):
+    real = lm.model.generate
+    sizes, notices = [], []
+
+    def small_gpu(**kwargs):
+        sizes.append(kwargs["input_ids"].shape[0])
+        if kwargs["input_ids"].shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(**kwargs)
+
+    monkeypatch.setattr(lm.model, "generate", small_gpu)
+    out = sample(lm, PROMPTS, 3, SamplingSettings(max_new_tokens=4, seed=0, batch_size=8),
+                 on_progress=lambda e: notices.append(e.detail.get("notice")))
+    assert len(out) == 6 and [c.prompt_index for c in out] == [0, 0, 0, 1, 1, 1]
+    assert sizes[:3] == [6, 4, 2]  # 8 asked (6 jobs), then halved twice
+    assert "batch halved to 1" not in " ".join(filter(None, notices))
+    assert any(n and "batch halved to 2" in n for n in notices)
+
+    monkeypatch.setattr(lm.model, "generate", lambda **kw: (_ for _ in ()).throw(torch.OutOfMemoryError("full")))
+    from core.errors import ModelError
+
+    with pytest.raises(ModelError, match="Lower --max-new-tokens"):
+        sample(lm, PROMPTS, 1, SamplingSettings(max_new_tokens=4, seed=0))

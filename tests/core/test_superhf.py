@@ -188,3 +188,48 @@ def test_run_settings_and_names_are_checked(store, tiny_model, prompt_set):
     with pytest.raises(InputError, match="letters, digits"):
         new_run(store, tiny_model, prompt_set, name="bad name/..")
     assert json.loads(get_run(store, "r")["config"])["superbatch_size"] == 4
+
+
+def test_out_of_memory_halves_the_micro_batch_and_the_update_stays_the_same(store, tiny_model, prompt_set,
+                                                                            monkeypatch):
+    import core.superhf_step as step
+
+    settings = dict(iterations=1, learning_rate=1e-2, lora_dropout=0.0, minibatch_size=4)
+    new_run(store, tiny_model, prompt_set, name="roomy", **settings)
+    run_superhf(store, "roomy", reward_fn=brevity)
+
+    real = step.superhf_loss
+    calls = []
+
+    def small_gpu(logits, reference, batch, beta):  # a GPU that fits one completion at a time
+        calls.append(batch.input_ids.shape[0])
+        if batch.input_ids.shape[0] > 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(logits, reference, batch, beta)
+
+    monkeypatch.setattr(step, "superhf_loss", small_gpu)
+    new_run(store, tiny_model, prompt_set, name="cramped", **settings)
+    run_superhf(store, "cramped", reward_fn=brevity)
+    assert calls[:3] == [4, 2, 1]  # halved twice, then on
+    last = iterations(store, get_run(store, "cramped")["id"])[-1]
+    assert last["micro_batch"] == 1
+    assert any("micro-batch halved to 1" in w for w in last["warnings"])
+    roomy, cramped = adapter(store, "roomy"), adapter(store, "cramped")
+    for key in roomy:  # token-weighted micro-batches add up to the whole minibatch's gradient
+        assert torch.allclose(roomy[key], cramped[key], atol=1e-5), key
+
+
+def test_out_of_memory_with_one_completion_says_what_to_do(store, tiny_model, prompt_set, monkeypatch):
+    import core.superhf_step as step
+
+    def no_gpu_left(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(step, "superhf_loss", no_gpu_left)
+    new_run(store, tiny_model, prompt_set, iterations=1)
+    from core.errors import ModelError
+
+    with pytest.raises(ModelError, match="Lower --max-new-tokens"):
+        run_superhf(store, "r", reward_fn=brevity)
+    assert get_run(store, "r")["status"] == "failed"
+    assert last_checkpoint(store, get_run(store, "r")["id"]) is None
