@@ -113,7 +113,11 @@ def _rss_mib(field: str) -> float:
 def _probe(path: str, lora: bool, device: Optional[str], queue) -> None:
     """One update step in a fresh process: the peak memory while it runs, the model and its
     frozen reference (if any) included, the loading before it excluded."""
+    import warnings
+
     import torch
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecations, as in the CLI
 
     from core.policy import build_policy
     from core.superhf_loss import build_batch, superhf_loss
