@@ -38,7 +38,14 @@ def _judge(policy_lm, scorer: RewardScorer, rater: SimulatedRater, prompts: list
     by_prompt: dict[int, list[str]] = {}
     for a in answers:
         by_prompt.setdefault(a.prompt_index, []).append(a.text)
-    return {"reward": sum(rewards) / len(rewards), "utility": sum(map(rater.utility, texts)) / len(texts),
+    utilities = [rater.utility(t) for t in texts]
+
+    def sem(xs):  # standard error of the mean
+        m = sum(xs) / len(xs)
+        return (sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs)) ** 0.5 if len(xs) > 1 else 0.0
+
+    return {"reward": sum(rewards) / len(rewards), "reward_sem": sem(rewards),
+            "utility": sum(utilities) / len(utilities), "utility_sem": sem(utilities),
             "distinct_2": sum(distinct_n(t) for t in by_prompt.values()) / len(by_prompt),
             "self_bleu": sum(self_bleu(t) for t in by_prompt.values()) / len(by_prompt),
             "mean_words": sum(len(t.split()) for t in texts) / len(texts)}
@@ -74,7 +81,7 @@ def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int
                              prompt_set_id=set_id, config=config.to_dict())
             scorer = RewardScorer.load(scratch, "rater", device=device)
             base = build_policy(Path(model_row["path"]), config, device=device)
-            before = _judge(base.lm, scorer, rater, held_out, 2, seed=1)
+            before = _judge(base.lm, scorer, rater, held_out, 4, seed=1)
             del base
             started = time.perf_counter()
             run_superhf(scratch, "bench", device=device, on_progress=on_progress)
@@ -82,10 +89,10 @@ def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int
             its = iterations(scratch, run["id"])[1:]
             tuned = build_policy(Path(model_row["path"]), config, device=device,
                                  checkpoint=Path(last_checkpoint(scratch, get_run(scratch, "bench")["id"])["path"]))
-            after = _judge(tuned.lm, scorer, rater, held_out, 2, seed=1)
+            after = _judge(tuned.lm, scorer, rater, held_out, 4, seed=1)
     for label, j in (("base", before), ("tuned", after)):
-        say(f"{label:>6} on {len(held_out)} held-out prompts x 2: reward {j['reward']:.3f}, rater utility "
-            f"{j['utility']:.3f}, distinct-2 {j['distinct_2']:.3f}, self-BLEU {j['self_bleu']:.3f}, "
+        say(f"{label:>6} on {len(held_out)} held-out prompts x 4: reward {j['reward']:.3f} ±{j['reward_sem']:.3f}, "
+            f"rater utility {j['utility']:.3f} ±{j['utility_sem']:.3f}, distinct-2 {j['distinct_2']:.3f}, self-BLEU {j['self_bleu']:.3f}, "
             f"{j['mean_words']:.1f} words")
     for it in its:
         say(f"iteration {it['iteration']}: reward {it['reward_mean']:.3f} (kept {it['kept_reward_mean']:.3f}), "
