@@ -126,7 +126,7 @@ def build_parser() -> Parser:
     ex.add_argument("--force", action="store_true", help="replace a non-empty folder")
     ex.add_argument("--adapter-only", action="store_true", help="only the LoRA adapter")
 
-    bench = sub.add_parser("bench", help="measure speed").add_subparsers(
+    bench = sub.add_parser("bench", help="benchmarks: sampling speed, reward-model accuracy, SuperHF").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     bg = bench.add_parser("generate", help="our sampling against plain transformers generate")
     bg.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
