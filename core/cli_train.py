@@ -7,6 +7,7 @@ from argparse import Namespace
 from pathlib import Path
 
 from core.cli import command, progress_printer, say
+from core.errors import InputError
 from core.store import open_store
 
 
@@ -42,10 +43,18 @@ def train(args: Namespace) -> dict:
     config = SuperHFConfig(iterations=args.iterations, superbatch_size=args.superbatch, kl_coefficient=args.kl,
                            learning_rate=args.lr, prompts_per_iteration=args.prompts_per_iteration,
                            max_new_tokens=args.max_new_tokens, lora=not args.full, seed=args.seed)
+    from core.distributed import is_main_launch, launched_world_size, wait_for
+
+    if launched_world_size() > 1 and not args.name:
+        raise InputError("Name the run with --name when launching several processes, so they all find it.")
     with open_store(args.home) as store:
-        run = start_run(store, model=args.model, reward=args.reward, prompts=args.prompts,
-                        config=config.to_dict(), name=args.name)
-    return _run(args, run["name"])
+        if is_main_launch():
+            name = start_run(store, model=args.model, reward=args.reward, prompts=args.prompts,
+                             config=config.to_dict(), name=args.name)["name"]
+        else:  # the main process creates the run; the others join it
+            name = args.name
+            wait_for(lambda: store.one("SELECT id FROM runs WHERE name = ?", [name]) is not None, "create the run")
+    return _run(args, name)
 
 
 @command("resume")

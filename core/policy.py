@@ -23,10 +23,16 @@ WEIGHTS_FILE = "model.safetensors"
 class Policy:
     lm: LoadedModel  # lm.model is the trainable model (a PeftModel with LoRA)
     reference: Optional[torch.nn.Module]  # None: the policy with adapters disabled
+    wrapped: Optional[torch.nn.Module] = None  # across processes: the model wrapped to average gradients
 
     @property
     def model(self):
         return self.lm.model
+
+    @property
+    def trainer(self):
+        """What the update's forward pass runs: the wrapped model across processes."""
+        return self.wrapped if self.wrapped is not None else self.lm.model
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]

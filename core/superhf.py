@@ -20,6 +20,7 @@ from typing import Callable, Optional, Sequence
 import torch
 
 from core.checkpoint import load_trainer_state, prune_checkpoints, save_checkpoint
+from core.distributed import average_metrics, make_accelerator
 from core.errors import Cancelled, InputError
 from core.generation import SamplingSettings, sample
 from core.metrics import distinct_n, self_bleu
@@ -50,14 +51,15 @@ def sampling(config: SuperHFConfig, seed: int) -> SamplingSettings:
 
 def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str], config: SuperHFConfig,
                       optimizer, scheduler, iteration: int, *, on_progress: Optional[ProgressCallback] = None,
-                      cancel: Optional[CancelToken] = None) -> dict:
+                      cancel: Optional[CancelToken] = None, rank: int = 0) -> dict:
     cancel = cancel or CancelToken()
     lm = policy.lm
     started = time.perf_counter()
 
     # 1. Sample a superbatch of completions per prompt from the current policy.
     policy.model.eval()
-    completions = sample(lm, prompts, config.superbatch_size, sampling(config, config.seed * 100_003 + iteration),
+    seed = config.seed * 100_003 + iteration + 7919 * rank  # each process its own samples
+    completions = sample(lm, prompts, config.superbatch_size, sampling(config, seed),
                          on_progress=on_progress, cancel=cancel)
     sample_seconds = time.perf_counter() - started
     completions = [c for c in completions if c.text.strip()]  # empty answers teach nothing
@@ -80,7 +82,7 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
     kept_rewards = [rewards[i] for i in sorted(best.values())]
 
     # 4. Fine-tune on the kept completions: CE + beta * KL(reference || policy).
-    torch.manual_seed(config.seed * 100_003 + iteration)  # dropout and order: the same on resume
+    torch.manual_seed(seed)  # dropout and order: the same on resume
     order = torch.randperm(len(kept)).tolist()
     policy.model.train()
     micro = MicroBatch(config.minibatch_size)
@@ -136,8 +138,17 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
     checkpoint = last_checkpoint(store, run["id"])
     start = checkpoint["iteration"] + 1 if checkpoint else 1
     model_row = store.one("SELECT * FROM models WHERE id = ?", [run["model_id"]])
+    accelerator = make_accelerator(device)  # None in one process
+    main, rank, world = (True, 0, 1) if accelerator is None else \
+        (accelerator.is_main_process, accelerator.process_index, accelerator.num_processes)
+    if config.prompts_per_iteration % world:
+        raise InputError(f"{world} processes need prompts per iteration divisible by {world}, "
+                         f"not {config.prompts_per_iteration}.")
+    device = str(accelerator.device) if accelerator is not None else device
     policy = build_policy(Path(model_row["path"]), config, device=device, name=model_row["name"],
                           checkpoint=Path(checkpoint["path"]) if checkpoint else None)
+    if accelerator is not None:  # gradients averaged across processes on every backward pass
+        policy.wrapped = accelerator.prepare_model(policy.model)
     if reward_fn is None:
         from core.reward import RewardScorer
 
@@ -148,17 +159,25 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
     scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.iterations * steps_per_iteration)
     if checkpoint:
         load_trainer_state(Path(checkpoint["path"]), optimizer, scheduler)
-    set_status(store, run["id"], "running")
+    if main:
+        set_status(store, run["id"], "running")
     try:
-        if start == 1 and not iterations(store, run["id"]):
+        if main and start == 1 and not iterations(store, run["id"]):
             base = {"eval_reward": evaluate(policy, reward_fn, eval_prompts, config, cancel)}
             record_iteration(store, run["id"], 0, base, None)
         first_distinct = _first(store, run["id"], "distinct_2")
         for iteration in range(start, config.iterations + 1):
             report(on_progress, "iteration", iteration - 1, config.iterations)
-            prompts = iteration_prompts(train_prompts, config, iteration)
+            prompts = iteration_prompts(train_prompts, config, iteration)[rank::world]
             metrics = superhf_iteration(policy, reward_fn, prompts, config, optimizer, scheduler, iteration,
-                                        on_progress=on_progress, cancel=cancel)
+                                        on_progress=on_progress, cancel=cancel, rank=rank)
+            if accelerator is not None:
+                from accelerate.utils import gather_object
+
+                metrics = average_metrics(gather_object([metrics]))
+                accelerator.wait_for_everyone()
+                if not main:
+                    continue  # the main process evaluates, saves and records
             metrics["eval_reward"] = evaluate(policy, reward_fn, eval_prompts, config, cancel)
             if first_distinct is None:
                 first_distinct = metrics["distinct_2"]
@@ -169,12 +188,17 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
             prune_checkpoints(store, run["id"], config.keep_checkpoints)
             report(on_progress, "iteration", iteration, config.iterations, metrics=metrics)
     except (Cancelled, KeyboardInterrupt):  # stopped by the user: resume continues from the last checkpoint
-        set_status(store, run["id"], "cancelled")
+        if main:
+            set_status(store, run["id"], "cancelled")
         raise
     except BaseException as e:
-        set_status(store, run["id"], "failed", str(e) or type(e).__name__)
+        if main:
+            set_status(store, run["id"], "failed", str(e) or type(e).__name__)
         raise
-    set_status(store, run["id"], "finished")
+    if accelerator is not None:
+        accelerator.wait_for_everyone()
+    if main:
+        set_status(store, run["id"], "finished")
     return {"run": run["name"], "iterations": iterations(store, run["id"])}
 
 

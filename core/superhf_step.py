@@ -43,7 +43,7 @@ def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFCo
             total = sum(int(b.completion_mask[:, 1:].sum()) for b in batches)
             ce_sum = kl_sum = 0.0
             for batch in batches:
-                logits = policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+                logits = policy.trainer(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
                 loss, ce, kl = superhf_loss(logits, policy.reference_logits(batch), batch, config.kl_coefficient)
                 share = int(batch.completion_mask[:, 1:].sum()) / total  # token-weighted: sums to the whole loss
                 (loss * share).backward()

@@ -78,9 +78,11 @@ def starter_home(tmp_path_factory) -> Path:
 NETGUARD = Path(__file__).parent / "netguard"
 
 
-def superhf(*args: str, home: Path | None = None, check: bool = False) -> subprocess.CompletedProcess:
-    """Run the real console script, as a user would from a terminal, with every attempt at
-    a network connection refused and recorded (tests/netguard): any attempt fails the test."""
+def superhf(*args: str, home: Path | None = None, check: bool = False,
+            launch: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Run the real console script, as a user would from a terminal (behind ``launch``, a
+    launcher such as torchrun, if given), with every attempt at a connection beyond this
+    machine refused and recorded (tests/netguard): any attempt fails the test."""
     script = Path(sys.executable).parent / "superhf"
     env = dict(os.environ)
     if home is not None:
@@ -90,7 +92,7 @@ def superhf(*args: str, home: Path | None = None, check: bool = False) -> subpro
     env["SUPERHF_NETGUARD_LOG"] = log
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETGUARD), env.get("PYTHONPATH")]))
     try:
-        result = subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=600)
+        result = subprocess.run([*launch, str(script), *args], capture_output=True, text=True, env=env, timeout=600)
         attempts = Path(log).read_text()
     finally:
         os.unlink(log)

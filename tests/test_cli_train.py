@@ -88,3 +88,22 @@ def test_runs_list_show_and_export(home, tiny_model_dir, tmp_path):
     assert again.returncode == 1 and "not empty" in again.stderr and len(again.stderr.splitlines()) == 1
     missing = superhf("resume", "nope", home=home)
     assert missing.returncode == 1 and "No run named 'nope'" in missing.stderr
+
+
+def test_two_cpu_processes_share_the_prompts_and_train_one_model(home, tiny_model_dir, tmp_path):
+    import socket
+
+    prompts = workspace(home, tiny_model_dir, tmp_path)
+    with socket.socket() as s:  # a free loopback port for the processes to meet on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    launch = (torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port))
+    result = superhf("--device", "cpu", "train", *TRAIN, "--iterations", "2", "--prompts", str(prompts),
+                     "--name", "pair", home=home, launch=launch)
+    assert result.returncode == 0, result.stderr[-2000:]
+    status, adapters, metrics = final_state(home, "pair")
+    assert status == "finished"
+    assert [m["iteration"] for m in metrics] == [0, 1, 2]  # recorded once, by the main process
+    assert all(m["processes"] == 2 for m in metrics[1:])
+    assert all(torch.isfinite(t).all() for t in adapters.values())
