@@ -14,6 +14,7 @@ from typing import Optional
 from core.errors import InputError
 
 DB_NAME = "superhf.db"
+STALE_SCRATCH_SECONDS = 24 * 3600  # scratch older than this was left by a killed process
 
 
 def default_home() -> Path:
@@ -65,7 +66,24 @@ class Workspace:
         except OSError as e:
             raise InputError(f"Cannot create the workspace {self.home}: {e.strerror}. "
                              "Choose a folder you can write to with --home or SUPERHF_HOME.") from e
+        self.sweep_scratch()
         return self
+
+    def sweep_scratch(self, older_than: float = STALE_SCRATCH_SECONDS) -> int:
+        """Remove scratch folders a killed import, training or export left behind. Only old
+        ones: a young one may belong to work still running in another process."""
+        import shutil
+        import time
+
+        removed = 0
+        for entry in self.tmp_dir.iterdir():
+            try:
+                if time.time() - entry.stat().st_mtime > older_than:
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                    removed += 1
+            except OSError:
+                continue  # another process removed or holds it: leave it
+        return removed
 
 
 def open_workspace(home: Optional[os.PathLike | str] = None) -> Workspace:

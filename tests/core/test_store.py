@@ -91,3 +91,19 @@ def test_the_workspace_follows_superhf_home(home):
         assert s.workspace.home == home.resolve()
         assert (home / "superhf.db").is_file()
         assert s.workspace.models_dir.is_dir() and s.workspace.checkpoints_dir.is_dir()
+
+
+def test_scratch_left_by_a_killed_process_is_swept_when_old(home):
+    import os
+    import time
+
+    with open_store(home) as s:
+        old, young = s.workspace.tmp_dir / "import-old", s.workspace.tmp_dir / "import-young"
+        old.mkdir()
+        (old / "model.safetensors").write_bytes(b"half")
+        young.mkdir()
+        day_ago = time.time() - 2 * 24 * 3600
+        os.utime(old, (day_ago, day_ago))
+    with open_store(home):
+        assert not old.exists()  # a killed import's leftovers
+        assert young.exists()  # may be another process's work in progress
