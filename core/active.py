@@ -120,9 +120,9 @@ def answer_pair(store: Store, pair_id: int, choice: str) -> dict:
         rating = pair(row["prompt"], row["b"], row["a"])
     else:
         rating = pair(row["prompt"], row["a"], row["b"], "tie" if choice == "tie" else "skip")
-    add_ratings(store, [rating], source="app", generations=[(row["generation_a"], row["generation_b"])])
-    rating_id = store.one("SELECT id FROM ratings WHERE fingerprint = ?", [fingerprint(rating)])["id"]
-    with store.transaction() as db:
+    with store.transaction() as db:  # the rating and the closed queue entry, together
+        add_ratings(store, [rating], source="app", generations=[(row["generation_a"], row["generation_b"])])
+        rating_id = store.one("SELECT id FROM ratings WHERE fingerprint = ?", [fingerprint(rating)])["id"]
         db.execute("UPDATE pair_queue SET rating_id = ?, answered_at = ? WHERE id = ?", [rating_id, now(), pair_id])
     agreed = None
     if row["guess"] is not None and choice in ("a", "b"):

@@ -51,7 +51,12 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite_utils.Database]:
-        """All writes inside commit together or not at all."""
+        """All writes inside commit together or not at all. Nested inside another, it is a
+        savepoint of the outer one, which alone commits."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield self.db
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db

@@ -1,7 +1,6 @@
 """``superhf train / runs / resume / export`` through the real console script, including a
 run killed with SIGKILL in the middle of its work and resumed."""
 
-import json
 import os
 import signal
 import subprocess

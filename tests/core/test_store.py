@@ -107,3 +107,18 @@ def test_scratch_left_by_a_killed_process_is_swept_when_old(home):
     with open_store(home):
         assert not old.exists()  # a killed import's leftovers
         assert young.exists()  # may be another process's work in progress
+
+
+def test_a_nested_transaction_commits_or_fails_with_the_outer_one(store):
+    with pytest.raises(RuntimeError):
+        with store.transaction() as db:
+            db["prompt_sets"].insert({"name": "outer", "created_at": "now"})
+            with store.transaction() as inner:
+                inner["prompt_sets"].insert({"name": "inner", "created_at": "now"})
+            raise RuntimeError("boom")
+    assert store.count("prompt_sets") == 0
+    with store.transaction() as db:
+        with store.transaction() as inner:
+            inner["prompt_sets"].insert({"name": "inner", "created_at": "now"})
+        db["prompt_sets"].insert({"name": "outer", "created_at": "now"})
+    assert store.count("prompt_sets") == 2
