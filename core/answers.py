@@ -24,13 +24,17 @@ def resolve_prompts(store: Store, source: str, split: Optional[str] = None) -> l
 def generate_answers(store: Store, model: str | LoadedModel, prompts: list[tuple[Optional[int], str]], n: int,
                      settings: SamplingSettings = SamplingSettings(), *, device: Optional[str] = None,
                      on_progress: Optional[ProgressCallback] = None,
-                     cancel: Optional[CancelToken] = None) -> list[dict]:
-    """Sample ``n`` answers per prompt and store them; returns the stored rows."""
+                     cancel: Optional[CancelToken] = None, stats: Optional[dict] = None) -> list[dict]:
+    """Sample ``n`` answers per prompt and store them; returns the stored rows. ``stats``
+    receives the sampler's figures (see ``sample``)."""
+    from core.sampler import sampling_dtype
+
     lm = model if isinstance(model, LoadedModel) else load_model(store, model, device=device,
                                                                    on_progress=on_progress)
     model_id = store.model(lm.name)["id"]
     settings = settings.with_seed()  # the stored seed repeats the run
-    stored_settings = to_json({**settings.to_dict(), "n": n, "device": lm.device, "dtype": str(lm.dtype)})
+    stored_settings = to_json({**settings.to_dict(), "n": n, "device": lm.device,
+                                  "dtype": str(sampling_dtype(lm.device, lm.dtype, settings.precision))})
     rows: list[dict] = []
 
     def store_batch(done: list[Completion]) -> None:
@@ -43,5 +47,5 @@ def generate_answers(store: Store, model: str | LoadedModel, prompts: list[tuple
         rows.extend(batch)
 
     sample(lm, [text for _, text in prompts], n, settings, on_progress=on_progress, cancel=cancel,
-           on_batch=store_batch)
+           on_batch=store_batch, stats=stats)
     return rows

@@ -61,9 +61,11 @@ def build_parser() -> Parser:
     gen.add_argument("--split", choices=["train", "eval"], help="only this split of the prompts")
     gen.add_argument("--n", type=int, default=2, help="answers per prompt (default 2)")
     gen.add_argument("--max-new-tokens", type=int, default=64)
-    gen.add_argument("--temperature", type=float, default=1.0)
+    gen.add_argument("--temperature", type=float, default=1.0, help="1 samples the model as it is; 0 is greedy")
     gen.add_argument("--top-p", type=float, default=0.95)
-    gen.add_argument("--batch-size", type=int, default=16)
+    gen.add_argument("--batch-size", type=int, help="answers sampled together (default: as many as memory holds)")
+    gen.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                     help="auto: bfloat16 where the hardware computes it natively, else float32")
     gen.add_argument("--seed", type=int)
     gen.add_argument("--out", help="write the answers here as JSONL (default: stdout)")
 
@@ -133,7 +135,8 @@ def build_parser() -> Parser:
     bg.add_argument("--prompts", type=int, default=16, help="number of starter prompts")
     bg.add_argument("--n", type=int, default=4, help="answers per prompt")
     bg.add_argument("--max-new-tokens", type=int, default=64)
-    bg.add_argument("--batch-size", type=int, default=16)
+    bg.add_argument("--batch-size", type=int, help="for both sides (default: ours chooses; plain gets the same)")
+    bg.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto", help="ours only")
     bg.add_argument("--seed", type=int, default=0)
     br = bench.add_parser("reward", help="reward model accuracy: random against active selection")
     br.add_argument("--model", help="workspace model (default: the starter, imported if needed)")

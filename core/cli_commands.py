@@ -70,7 +70,8 @@ def generate(args: Namespace) -> dict:
     from core.records import write_records
 
     settings = SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                                top_p=args.top_p, batch_size=args.batch_size, seed=args.seed)
+                                top_p=args.top_p, batch_size=args.batch_size, seed=args.seed,
+                                precision=args.precision)
     out = Path(args.out).expanduser() if args.out else None
     if out is not None and (out.suffix.lower() not in (".jsonl", ".json", ".ndjson") or not out.parent.is_dir()):
         raise InputError(f"--out must be a .jsonl file in an existing folder, not {out}.")
@@ -78,8 +79,13 @@ def generate(args: Namespace) -> dict:
         prompts = resolve_prompts(store, args.prompts, args.split)
         if not prompts:
             raise InputError(f"'{args.prompts}' has no {args.split or ''} prompts.".replace("  ", " "))
+        stats: dict = {}
         rows = generate_answers(store, args.model, prompts, args.n, settings, device=args.device,
-                                on_progress=progress_printer(args))
+                                on_progress=progress_printer(args), stats=stats)
+    if stats.get("seconds"):  # on stderr when stdout carries the answers
+        line = (f"Sampled {stats['tokens']} tokens in {stats['seconds']:.1f} s ({stats['tokens'] / stats['seconds']:.0f} "
+                f"tokens/s, {stats['dtype']}, batch {stats['batch_size']}).")
+        say(args, line) if out is not None else print(line, file=sys.stderr, flush=True)
     records = [{"prompt": r["prompt"], "completion": r["completion"], "model": args.model} for r in rows]
     if out is not None:
         write_records(out, records, ["prompt", "completion", "model"])
@@ -89,7 +95,7 @@ def generate(args: Namespace) -> dict:
             print(json.dumps(rec, ensure_ascii=False), file=sys.stdout)
     return {"generated": len(records), "prompts": len(prompts), "out": str(out) if out else None,
             "seed": json.loads(rows[0]["settings"])["seed"] if rows else settings.seed,
-            "generation_ids": [r["id"] for r in rows]}
+            "generation_ids": [r["id"] for r in rows], "sampling": stats}
 
 
 @command("ratings import")
@@ -114,12 +120,12 @@ def ratings_export(args: Namespace) -> dict:
 
 @command("bench generate")
 def bench_generate(args: Namespace) -> dict:
-    from core.bench import bench_generate as run
+    from core.bench_generate import bench_generate as run
 
     with _store(args) as store:
         result = run(store, model=args.model, n_prompts=args.prompts, n=args.n,
                      max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
-                     device=args.device, on_progress=progress_printer(args), say=lambda t: say(args, t))
+                     precision=args.precision, say=lambda t: say(args, t))
     return result
 
 

@@ -19,6 +19,7 @@ STOP_TOKENS = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<|eot_id|>", "<|e
 # model has begun to write the user's next message itself.
 INVENTED_TURN = re.compile(r"(?im)^[ \t]*(?:#+[ \t]*)?(?:user|human|assistant|system)[ \t]*:")
 FALLBACK_TEMPLATE = "User: {prompt}\nAssistant:"
+PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -26,20 +27,23 @@ class SamplingSettings:
     """How answers are sampled. Defaults follow the SuperHF reference implementation."""
 
     max_new_tokens: int = 64  # answers longer than this are cut (and flagged unfinished)
-    temperature: float = 1.0  # 1.0 samples the model's own distribution
+    temperature: float = 1.0  # 1.0 samples the model's own distribution; 0 decodes greedily
     top_p: float = 0.95  # nucleus sampling: drop the unlikely tail
-    batch_size: int = 16  # sequences per forward pass; lower it if memory runs out
+    batch_size: Optional[int] = None  # sequences per forward pass; None: as many as memory holds
     seed: Optional[int] = None  # None: a fresh seed, recorded with the rows
+    precision: str = "auto"  # auto: bfloat16 where the hardware computes it natively
 
     def __post_init__(self):
         if not 1 <= self.max_new_tokens <= 8192:
             raise InputError(f"max_new_tokens must be between 1 and 8192, not {self.max_new_tokens}.")
-        if not self.temperature > 0:
-            raise InputError(f"temperature must be above 0, not {self.temperature}.")
+        if not self.temperature >= 0:
+            raise InputError(f"temperature must be 0 (greedy) or above, not {self.temperature}.")
         if not 0 < self.top_p <= 1:
             raise InputError(f"top_p must be in (0, 1], not {self.top_p}.")
-        if not self.batch_size >= 1:
+        if self.batch_size is not None and not self.batch_size >= 1:
             raise InputError(f"batch_size must be at least 1, not {self.batch_size}.")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,13 +92,19 @@ def strip_invented_turns(text: str) -> str:
 
 def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSettings = SamplingSettings(),
            *, on_progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None,
-           on_batch=None) -> list[Completion]:
+           on_batch=None, stats: Optional[dict] = None) -> list[Completion]:
     """Sample ``n`` answers to each prompt; returns them prompt by prompt.
 
     ``on_batch(completions)`` is called after each batch, so callers can store work as it is
-    done rather than lose it all if the process dies.
+    done rather than lose it all if the process dies. Cancelling takes effect within one
+    decode step. ``stats``, when given, receives what was done: dtype, batch size, forward
+    passes, seconds and answer tokens.
     """
+    import time
+
     import torch
+
+    from core.sampler import auto_batch_size, decode, model_in, sampling_dtype
 
     if n < 1:
         raise InputError(f"The number of answers per prompt must be at least 1, not {n}.")
@@ -103,55 +113,65 @@ def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSe
     cancel = cancel or CancelToken()
     settings = settings.with_seed()
     torch.manual_seed(settings.seed)
-    texts = [format_prompt(lm.tokenizer, p) for p in prompts]
-    _check_lengths(lm, texts, settings.max_new_tokens)
-    jobs = [(i, k) for i in range(len(prompts)) for k in range(n)]  # (prompt, sample) pairs
+    encoded = [lm.tokenizer(format_prompt(lm.tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
+    _check_lengths(lm, encoded, settings.max_new_tokens)
+    jobs = [i for i in range(len(prompts)) for _ in range(n)]  # the prompt of each answer
     stops = stop_token_ids(lm)
-    pad_id = lm.tokenizer.pad_token_id
     out: list[Completion] = []
     report(on_progress, "generating", 0, len(jobs))
-    size, start = settings.batch_size, 0
-    while start < len(jobs):
-        cancel.check()
-        batch = jobs[start: start + size]
-        enc = lm.tokenizer([texts[i] for i, _ in batch], return_tensors="pt", padding=True,
-                           add_special_tokens=False).to(lm.device)
-        try:
-            with torch.inference_mode():
-                tokens = lm.model.generate(**enc, do_sample=True, temperature=settings.temperature,
-                                           top_p=settings.top_p, top_k=0, max_new_tokens=settings.max_new_tokens,
-                                           eos_token_id=stops, pad_token_id=pad_id)
-        except torch.OutOfMemoryError:
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            if size == 1:
-                raise ModelError("Out of memory while sampling even one answer at a time. Lower "
-                                 "--max-new-tokens or choose a smaller model.") from None
-            size //= 2  # the same batch again, in halves
-            report(on_progress, "generating", len(out), len(jobs),
-                   notice=f"Out of memory while sampling: batch halved to {size}.")
-            continue
-        start += len(batch)
-        new = tokens[:, enc["input_ids"].shape[1]:].tolist()  # (B, <=T): left padding aligns them
-        done = []
-        for (i, _), ids in zip(batch, new):
-            cut = next((j for j, t in enumerate(ids) if t in stops), None)
-            kept = ids if cut is None else ids[:cut]
-            text = strip_invented_turns(lm.tokenizer.decode(kept, skip_special_tokens=True))
-            done.append(Completion(i, prompts[i], text, cut is not None, len(kept)))
-        out.extend(done)
-        if on_batch is not None:
-            on_batch(done)
-        report(on_progress, "generating", len(out), len(jobs))
+    dtype = sampling_dtype(lm.device, lm.dtype, settings.precision)
+    stats = {} if stats is None else stats
+    started = time.perf_counter()
+    with torch.inference_mode(), model_in(lm.model, dtype) as model:
+        size = settings.batch_size or auto_batch_size(model, dtype, max(map(len, encoded)) + settings.max_new_tokens)
+        stats.update(dtype=str(next(model.parameters()).dtype).replace("torch.", ""), batch_size=min(size, len(jobs)))
+        start = 0
+        while start < len(jobs):
+            cancel.check()
+            batch = jobs[start: start + size]
+            firsts = sorted(set(batch))
+            repeats = [batch.count(i) for i in firsts]
+
+            def on_step(finished: int) -> None:
+                cancel.check()
+                report(on_progress, "generating", len(out) + finished, len(jobs))
+
+            try:
+                decoded = decode(model, [encoded[i] for i in firsts], repeats, pad_id=_pad_id(lm), stop_ids=stops,
+                                 max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+                                 top_p=settings.top_p, on_step=on_step, stats=stats)
+            except torch.OutOfMemoryError:
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if size == 1:
+                    raise ModelError("Out of memory while sampling even one answer at a time. Lower "
+                                     "--max-new-tokens or choose a smaller model.") from None
+                size //= 2  # the same batch again, in halves
+                report(on_progress, "generating", len(out), len(jobs),
+                       notice=f"Out of memory while sampling: batch halved to {size}.")
+                continue
+            start += len(batch)
+            done = [Completion(i, prompts[i], strip_invented_turns(lm.tokenizer.decode(d.tokens, skip_special_tokens=True)),
+                               d.finished, len(d.tokens)) for i, d in zip(batch, decoded)]
+            out.extend(done)
+            if on_batch is not None:
+                on_batch(done)
+            report(on_progress, "generating", len(out), len(jobs))
+    stats.update(seconds=time.perf_counter() - started, tokens=sum(c.new_tokens for c in out))
     return out
 
 
-def _check_lengths(lm: LoadedModel, texts: list[str], max_new_tokens: int) -> None:
+def _pad_id(lm: LoadedModel) -> int:
+    pad = lm.tokenizer.pad_token_id
+    return pad if pad is not None else lm.tokenizer.eos_token_id or 0
+
+
+def _check_lengths(lm: LoadedModel, encoded: list[list[int]], max_new_tokens: int) -> None:
     limit = getattr(lm.model.config, "max_position_embeddings", None)
     if not limit:
         return
-    for i, text in enumerate(texts):
-        length = len(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+    for i, ids in enumerate(encoded):
+        length = len(ids)
         if length + max_new_tokens > limit:
             raise InputError(f"Prompt {i + 1} is {length} tokens long; with {max_new_tokens} new tokens "
                              f"that passes the model's limit of {limit}. Shorten it or lower --max-new-tokens.")

@@ -103,7 +103,8 @@ def test_cancelling_keeps_the_batches_already_done(store, lm):
 
 @pytest.mark.parametrize("bad, message", [
     (dict(max_new_tokens=0), "max_new_tokens"),
-    (dict(temperature=0), "temperature"),
+    (dict(temperature=-0.5), "temperature"),
+    (dict(precision="float8"), "precision"),
     (dict(top_p=1.5), "top_p"),
     (dict(batch_size=0), "batch_size"),
 ])
@@ -121,18 +122,19 @@ def test_bad_requests_are_refused(lm):
         sample(lm, ["word " * 600], 1)
 
 
-
 def test_out_of_memory_while_sampling_halves_the_batch(lm, monkeypatch):
-    real = lm.model.generate
+    import core.sampler
+
+    real = core.sampler.decode
     sizes, notices = [], []
 
-    def small_gpu(**kwargs):
-        sizes.append(kwargs["input_ids"].shape[0])
-        if kwargs["input_ids"].shape[0] > 2:
+    def small_gpu(model, prompts, repeats, **kwargs):
+        sizes.append(sum(repeats))
+        if sum(repeats) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(**kwargs)
+        return real(model, prompts, repeats, **kwargs)
 
-    monkeypatch.setattr(lm.model, "generate", small_gpu)
+    monkeypatch.setattr(core.sampler, "decode", small_gpu)
     out = sample(lm, PROMPTS, 3, SamplingSettings(max_new_tokens=4, seed=0, batch_size=8),
                  on_progress=lambda e: notices.append(e.detail.get("notice")))
     assert len(out) == 6 and [c.prompt_index for c in out] == [0, 0, 0, 1, 1, 1]
@@ -140,7 +142,10 @@ def test_out_of_memory_while_sampling_halves_the_batch(lm, monkeypatch):
     assert "batch halved to 1" not in " ".join(filter(None, notices))
     assert any(n and "batch halved to 2" in n for n in notices)
 
-    monkeypatch.setattr(lm.model, "generate", lambda **kw: (_ for _ in ()).throw(torch.OutOfMemoryError("full")))
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("full")
+
+    monkeypatch.setattr(core.sampler, "decode", no_memory)
     from core.errors import ModelError
 
     with pytest.raises(ModelError, match="Lower --max-new-tokens"):

@@ -7,7 +7,7 @@ import json
 import torch
 
 from conftest import last_json, superhf
-from core.generation import SamplingSettings, format_prompt, sample
+from core.generation import SamplingSettings, format_prompt, sample, stop_token_ids
 from core.models import STARTER_NAME, load_model, starter_gguf
 from core.store import open_store
 
@@ -52,11 +52,37 @@ def test_the_dequantised_folder_generates_what_the_gguf_does(starter_home):
 
 
 def test_bench_generate_reports_both_speeds(starter_home):
+    with open_store(starter_home) as store:
+        answers_before = store.count("generations")
     result = superhf("--json", "bench", "generate", "--prompts", "2", "--n", "2", "--max-new-tokens", "8",
                      home=starter_home, check=True)
     figures = last_json(result)
     assert figures["model"] == STARTER_NAME
-    for side in ("transformers_generate", "superhf_sample"):
-        assert figures[side]["tokens"] > 0 and figures[side]["tokens_per_second"] > 0
-    assert figures["ratio"] > 0
+    assert figures["matmul_gflops"]["float32"] > 0 and figures["matmul_gflops"]["bfloat16"] > 0
+    for side in ("transformers_generate", "superhf_generate"):
+        f = figures[side]
+        assert f["tokens"] > 0 and f["tokens_per_second"] > 0 and f["process_tokens_per_second"] > 0
+        assert f["process_seconds"] > f["sampling_seconds"] > 0 and f["ms_per_forward_pass"] > 0
+        assert 0 < f["matmul_share"] < 1
+    assert figures["transformers_generate"]["batch_size"] == figures["superhf_generate"]["batch_size"] == 4
+    assert figures["ratio"] > 0 and figures["process_ratio"] > 0
+    with open_store(starter_home) as store:
+        assert store.count("generations") == answers_before  # our side ran in a scratch workspace
     assert "tokens/s" in result.stderr  # the human-readable lines go to stderr under --json
+
+
+def test_greedy_sampling_equals_generate_on_the_starter(starter_home):
+    with open_store(starter_home) as store:
+        lm = load_model(store, STARTER_NAME, device="cpu")
+    prompts = ["Name three colours.", "Write a haiku about the sea, please, with care."]
+    ours = sample(lm, prompts, 1, SamplingSettings(max_new_tokens=24, temperature=0.0, precision="float32"))
+    enc = lm.tokenizer([format_prompt(lm.tokenizer, p) for p in prompts], return_tensors="pt", padding=True,
+                       add_special_tokens=False)
+    stops = stop_token_ids(lm)
+    with torch.inference_mode():
+        out = lm.model.generate(**enc, do_sample=False, max_new_tokens=24, eos_token_id=stops,
+                                pad_token_id=lm.tokenizer.pad_token_id)
+    for completion, row in zip(ours, out[:, enc["input_ids"].shape[1]:].tolist()):
+        cut = next((j for j, t in enumerate(row) if t in stops), len(row))
+        assert completion.new_tokens == cut > 5
+        assert completion.text == lm.tokenizer.decode(row[:cut], skip_special_tokens=True).strip()
