@@ -130,6 +130,17 @@ def answer_pair(store: Store, pair_id: int, choice: str) -> dict:
     return {"pair": pair_id, "choice": choice, "rating": rating_id, "guess": row["guess"], "agreed": agreed}
 
 
+def undo_pair(store: Store, pair_id: int) -> None:
+    """Take back the answer to a queued pair: its rating is deleted and the pair is open
+    again, together."""
+    row = store.one("SELECT rating_id FROM pair_queue WHERE id = ?", [pair_id])
+    if row is None or row["rating_id"] is None:
+        raise InputError(f"Pair {pair_id} has no answer to take back.")
+    with store.transaction() as db:
+        db.execute("UPDATE pair_queue SET rating_id = NULL, answered_at = NULL WHERE id = ?", [pair_id])
+        db.execute("DELETE FROM ratings WHERE id = ?", [row["rating_id"]])
+
+
 def agreement(store: Store, last: int = 20) -> dict:
     """How often the person picked the answer the reward model guessed, overall and lately."""
     rows = store.all("SELECT q.guess, r.chosen, ga.completion AS a FROM pair_queue q "

@@ -39,6 +39,9 @@ def _judge(policy_lm, scorer: RewardScorer, rater: SimulatedRater, prompts: list
     for a in answers:
         by_prompt.setdefault(a.prompt_index, []).append(a.text)
     utilities = [rater.utility(t) for t in texts]
+    per_prompt: dict[int, list[tuple[float, float]]] = {}
+    for a, r, u in zip(answers, rewards, utilities):
+        per_prompt.setdefault(a.prompt_index, []).append((r, u))
 
     def sem(xs):  # standard error of the mean
         m = sum(xs) / len(xs)
@@ -48,7 +51,18 @@ def _judge(policy_lm, scorer: RewardScorer, rater: SimulatedRater, prompts: list
             "utility": sum(utilities) / len(utilities), "utility_sem": sem(utilities),
             "distinct_2": sum(distinct_n(t) for t in by_prompt.values()) / len(by_prompt),
             "self_bleu": sum(self_bleu(t) for t in by_prompt.values()) / len(by_prompt),
-            "mean_words": sum(len(t.split()) for t in texts) / len(texts)}
+            "mean_words": sum(len(t.split()) for t in texts) / len(texts),
+            "per_prompt": {i: (sum(r for r, _ in v) / len(v), sum(u for _, u in v) / len(v))
+                           for i, v in sorted(per_prompt.items())}}
+
+
+def paired(before: dict, after: dict, which: int) -> tuple[float, float]:
+    """Mean change per held-out prompt (tuned minus base; 0 reward, 1 utility) and its standard
+    error: each prompt is its own control, so prompt-to-prompt spread does not hide a change."""
+    diffs = [after["per_prompt"][i][which] - before["per_prompt"][i][which] for i in before["per_prompt"]]
+    mean = sum(diffs) / len(diffs)
+    se = (sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)) ** 0.5 if len(diffs) > 1 else 0.0
+    return mean, se
 
 
 def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int = 3, ratings: int = 200,
@@ -94,11 +108,17 @@ def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int
         say(f"{label:>6} on {len(held_out)} held-out prompts x 4: reward {j['reward']:.3f} ±{j['reward_sem']:.3f}, "
             f"rater utility {j['utility']:.3f} ±{j['utility_sem']:.3f}, distinct-2 {j['distinct_2']:.3f}, self-BLEU {j['self_bleu']:.3f}, "
             f"{j['mean_words']:.1f} words")
+    changes = {"reward": paired(before, after, 0), "utility": paired(before, after, 1)}
+    say("paired change per held-out prompt (tuned - base): " + ", ".join(
+        f"{k} {m:+.3f} ±{se:.3f} ({m / se if se else float('inf'):+.1f} SE)" for k, (m, se) in changes.items()))
     for it in its:
         say(f"iteration {it['iteration']}: reward {it['reward_mean']:.3f} (kept {it['kept_reward_mean']:.3f}), "
             f"KL {it['kl']:.4f}, distinct-2 {it['distinct_2']:.3f}, {it['seconds']:.1f} s, "
             f"sampling {it['sample_tokens_per_second']:.0f} tokens/s")
+    for j in (before, after):
+        j.pop("per_prompt")
     result.update(before=before, after=after, seconds=round(seconds, 1),
+                  paired_change={k: {"mean": round(m, 4), "se": round(se, 4)} for k, (m, se) in changes.items()},
                   seconds_per_iteration=round(sum(i["seconds"] for i in its) / len(its), 1),
                   iterations=[{k: v for k, v in i.items() if k != "example"} for i in its])
     if memory:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from typing import Any, Callable
 
 import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
@@ -29,10 +31,15 @@ def command(name: str):
 
 
 def build_parser() -> Parser:
+    from core.superhf_config import SuperHFConfig
+
+    D = SuperHFConfig()  # noqa: N806 - the defaults the options show
     p = Parser(prog="superhf", description="SuperHF Studio, headless.")
     p.add_argument("--home", help="workspace folder (default: $SUPERHF_HOME or the user data folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--progress-json", action="store_true",
+                   help="progress as one JSON object per line on stderr (for the desktop app)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     model = sub.add_parser("model", help="import and list models").add_subparsers(
@@ -66,6 +73,8 @@ def build_parser() -> Parser:
     gen.add_argument("--batch-size", type=int, help="answers sampled together (default: as many as memory holds)")
     gen.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
                      help="auto: bfloat16 where the hardware computes it natively, else float32")
+    gen.add_argument("--backend", choices=["auto", "torch", "vllm"], default="auto",
+                     help="auto: vLLM on a CUDA GPU where it is installed, else the built-in engine")
     gen.add_argument("--seed", type=int)
     gen.add_argument("--out", help="write the answers here as JSONL (default: stdout)")
 
@@ -109,11 +118,12 @@ def build_parser() -> Parser:
     train.add_argument("--reward", required=True, help="reward model name (its newest version)")
     train.add_argument("--prompts", required=True, help="a prompt set or a prompts file")
     train.add_argument("--iterations", type=int, required=True)
-    train.add_argument("--superbatch", type=int, default=8, help="completions per prompt (default 8)")
-    train.add_argument("--prompts-per-iteration", type=int, default=8)
-    train.add_argument("--kl", type=float, default=0.35, help="KL coefficient beta (default 0.35)")
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--max-new-tokens", type=int, default=64)
+    train.add_argument("--superbatch", type=int, default=D.superbatch_size,
+                       help=f"completions per prompt (default {D.superbatch_size})")
+    train.add_argument("--prompts-per-iteration", type=int, default=D.prompts_per_iteration)
+    train.add_argument("--kl", type=float, default=D.kl_coefficient, help=f"KL coefficient beta (default {D.kl_coefficient})")
+    train.add_argument("--lr", type=float, default=D.learning_rate)
+    train.add_argument("--max-new-tokens", type=int, default=D.max_new_tokens)
     train.add_argument("--full", action="store_true", help="tune all weights instead of LoRA (more memory)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--name", help="run name (default: run-N)")
@@ -145,17 +155,23 @@ def build_parser() -> Parser:
     bs.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
     bs.add_argument("--iterations", type=int, default=3)
     bs.add_argument("--ratings", type=int, default=200, help="simulated ratings the reward model learns from")
-    bs.add_argument("--lr", type=float, default=1e-3)
-    bs.add_argument("--kl", type=float, default=0.35)
-    bs.add_argument("--prompts-per-iteration", type=int, default=8)
-    bs.add_argument("--superbatch", type=int, default=8)
+    bs.add_argument("--lr", type=float, default=D.learning_rate)
+    bs.add_argument("--kl", type=float, default=D.kl_coefficient)
+    bs.add_argument("--prompts-per-iteration", type=int, default=D.prompts_per_iteration)
+    bs.add_argument("--superbatch", type=int, default=D.superbatch_size)
     bs.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     return p
+
+
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt  # SIGTERM stops as Ctrl-C does: finished work stored, the run marked cancelled
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     key = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
     try:
         from core import cli_commands, cli_train  # noqa: F401  (they register the commands)
@@ -188,10 +204,15 @@ def say(args: argparse.Namespace, text: str) -> None:
 
 def progress_printer(args: argparse.Namespace) -> Callable[[Any], None]:
     """Progress on a terminal only: in a pipe or a log, stderr keeps to the one-line error.
-    Notices (an out-of-memory retry, say) are printed everywhere."""
+    Notices (an out-of-memory retry, say) are printed everywhere. With --progress-json every
+    event is one JSON line on stderr: {"progress": stage, "done": .., "total": .., detail...}."""
     tty = sys.stderr.isatty()
 
     def on_progress(event) -> None:
+        if getattr(args, "progress_json", False):
+            line = {"progress": event.stage, "done": event.done, "total": event.total, **event.detail}
+            print(json.dumps(line, ensure_ascii=False, default=str), file=sys.stderr, flush=True)
+            return
         if event.detail.get("notice"):
             print(f"{chr(13) if tty else ''}note: {event.detail['notice']}", file=sys.stderr, flush=True)
         if tty:

@@ -71,7 +71,7 @@ def generate(args: Namespace) -> dict:
 
     settings = SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                                 top_p=args.top_p, batch_size=args.batch_size, seed=args.seed,
-                                precision=args.precision)
+                                precision=args.precision, backend=args.backend)
     out = Path(args.out).expanduser() if args.out else None
     if out is not None and (out.suffix.lower() not in (".jsonl", ".json", ".ndjson") or not out.parent.is_dir()):
         raise InputError(f"--out must be a .jsonl file in an existing folder, not {out}.")

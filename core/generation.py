@@ -32,6 +32,7 @@ class SamplingSettings:
     batch_size: Optional[int] = None  # sequences per forward pass; None: as many as memory holds
     seed: Optional[int] = None  # None: a fresh seed, recorded with the rows
     precision: str = "auto"  # auto: bfloat16 where the hardware computes it natively
+    backend: str = "auto"  # auto: vLLM on a CUDA GPU where it is installed, else the built-in engine
 
     def __post_init__(self):
         if not 1 <= self.max_new_tokens <= 8192:
@@ -44,6 +45,8 @@ class SamplingSettings:
             raise InputError(f"batch_size must be at least 1, not {self.batch_size}.")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision}.")
+        if self.backend not in ("auto", "torch", "vllm"):
+            raise InputError(f"backend must be auto, torch or vllm, not {self.backend}.")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +107,7 @@ def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSe
 
     import torch
 
+    from core.backends import vllm_sampler
     from core.sampler import auto_batch_size, decode, model_in, sampling_dtype
 
     if n < 1:
@@ -119,12 +123,19 @@ def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSe
     stops = stop_token_ids(lm)
     out: list[Completion] = []
     report(on_progress, "generating", 0, len(jobs))
-    dtype = sampling_dtype(lm.device, lm.dtype, settings.precision)
     stats = {} if stats is None else stats
     started = time.perf_counter()
+    external = vllm_sampler(lm, settings.backend, lambda text: report(on_progress, "generating", 0, len(jobs),
+                                                                       notice=text))
+    if external is not None:
+        out = _sample_with(external, lm, prompts, encoded, n, settings, stops, on_progress, cancel, on_batch)
+        stats.update(backend="vllm", seconds=time.perf_counter() - started, tokens=sum(c.new_tokens for c in out))
+        return out
+    dtype = sampling_dtype(lm.device, lm.dtype, settings.precision)
     with torch.inference_mode(), model_in(lm.model, dtype) as model:
         size = settings.batch_size or auto_batch_size(model, dtype, max(map(len, encoded)) + settings.max_new_tokens)
-        stats.update(dtype=str(next(model.parameters()).dtype).replace("torch.", ""), batch_size=min(size, len(jobs)))
+        stats.update(backend="torch", dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
+                     batch_size=min(size, len(jobs)))
         start = 0
         while start < len(jobs):
             cancel.check()
@@ -151,14 +162,35 @@ def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSe
                        notice=f"Out of memory while sampling: batch halved to {size}.")
                 continue
             start += len(batch)
-            done = [Completion(i, prompts[i], strip_invented_turns(lm.tokenizer.decode(d.tokens, skip_special_tokens=True)),
-                               d.finished, len(d.tokens)) for i, d in zip(batch, decoded)]
+            done = [_completion(lm, prompts, i, d) for i, d in zip(batch, decoded)]
             out.extend(done)
             if on_batch is not None:
                 on_batch(done)
             report(on_progress, "generating", len(out), len(jobs))
     stats.update(seconds=time.perf_counter() - started, tokens=sum(c.new_tokens for c in out))
     return out
+
+
+def _sample_with(external, lm: LoadedModel, prompts, encoded, n, settings, stops, on_progress, cancel,
+                 on_batch) -> list[Completion]:
+    """Sampling through an external engine (vLLM), a few prompts at a time so that progress
+    shows, cancelling works and finished batches can be stored."""
+    out: list[Completion] = []
+    step = max(1, 256 // n)
+    for first in range(0, len(prompts), step):
+        cancel.check()
+        answers = external(encoded[first:first + step], n, settings, stops)
+        done = [_completion(lm, prompts, first + j, d) for j, per_prompt in enumerate(answers) for d in per_prompt]
+        out.extend(done)
+        if on_batch is not None:
+            on_batch(done)
+        report(on_progress, "generating", len(out), len(prompts) * n)
+    return out
+
+
+def _completion(lm: LoadedModel, prompts: Sequence[str], i: int, decoded) -> Completion:
+    text = strip_invented_turns(lm.tokenizer.decode(decoded.tokens, skip_special_tokens=True))
+    return Completion(i, prompts[i], text, decoded.finished, len(decoded.tokens))
 
 
 def _pad_id(lm: LoadedModel) -> int:

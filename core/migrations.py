@@ -146,6 +146,28 @@ def m002_pair_queue(db: sqlite_utils.Database) -> None:
         """)
 
 
+@migration
+def m003_comparisons(db: sqlite_utils.Database) -> None:
+    """Blind comparisons of a run's tuned answers with its base model's, on evaluation
+    prompts: which side showed which, and the person's rating (stored with the others)."""
+    _run_script(db, """
+        CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            iteration INTEGER NOT NULL,    -- the checkpoint compared
+            prompt TEXT NOT NULL,
+            base TEXT NOT NULL,
+            tuned TEXT NOT NULL,
+            tuned_on_left INTEGER NOT NULL,
+            choice TEXT CHECK (choice IN ('base', 'tuned', 'tie', 'skip')),
+            rating_id INTEGER REFERENCES ratings(id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL,
+            answered_at TEXT
+        );
+        CREATE INDEX comparisons_run ON comparisons(run_id);
+        """)
+
+
 def _run_script(db: sqlite_utils.Database, script: str) -> None:
     # Not executescript(): it commits first, and a migration must be one transaction.
     for statement in script.split(";\n"):

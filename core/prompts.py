@@ -44,7 +44,21 @@ def import_prompts(store: Store, path: Path, *, set_name: Optional[str] = None,
     the set are left as they are, so importing the same file twice adds nothing."""
     path = Path(path).expanduser()
     parsed = parse_prompts(path, split)  # all checked before anything is written
-    set_name = (set_name or path.stem).strip()
+    return add_prompts(store, parsed, set_name or path.stem)
+
+
+def parse_typed(text: str) -> list[tuple[str, str]]:
+    """Prompts typed or pasted one per line (blank lines ignored), split as on import."""
+    lines = [line.strip() for line in text.splitlines()]
+    return [(line, auto_split(line)) for line in lines if line]
+
+
+def add_prompts(store: Store, parsed: list[tuple[str, str]], set_name: str) -> dict:
+    """Add (text, split) prompts to a set, creating it if needed; prompts already in the set
+    are left as they are."""
+    set_name = (set_name or "").strip()
+    if not parsed:
+        raise InputError("There are no prompts to add: type or paste one per line.")
     if not set_name:
         raise InputError("A prompt set needs a name.")
     added = {"train": 0, "eval": 0}

@@ -45,8 +45,9 @@ def iteration_prompts(train_prompts: Sequence[str], config: SuperHFConfig, itera
 
 
 def sampling(config: SuperHFConfig, seed: int) -> SamplingSettings:
+    # vLLM can load the current LoRA adapter; a full fine-tune's weights live only in memory.
     return SamplingSettings(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                            top_p=config.top_p, seed=seed)
+                            top_p=config.top_p, seed=seed, backend="auto" if config.lora else "torch")
 
 
 def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str], config: SuperHFConfig,

@@ -1,41 +1,37 @@
-"""The desktop entry point. For now one window that shows the workspace's contents; the
-whole journey (model, prompts, rate, reward, train, compare, export) comes with the GUI issue."""
+"""The desktop entry point: ``superhf-studio`` opens the main window on the workspace
+(``--home`` or SUPERHF_HOME, else the user's data folder). The bundled executable also runs
+the command line when its first argument is ``--superhf-cli`` (the training child process)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QVBoxLayout, QWidget
 
-from core.store import open_store
+def stylesheet() -> str:
+    from core.resources import resources_dir
 
-
-class MainWindow(QMainWindow):
-    def __init__(self, home=None):
-        super().__init__()
-        self.setWindowTitle("SuperHF Studio")
-        self.resize(720, 480)
-        with open_store(home) as store:  # a few counts: milliseconds
-            counts = {t: store.count(t) for t in ("models", "prompts", "generations", "ratings")}
-            where = store.workspace.home
-        self.summary = QLabel(
-            f"<h2>SuperHF Studio</h2><p>Workspace: {where}</p>"
-            f"<p>{counts['models']} models, {counts['prompts']} prompts, {counts['generations']} answers, "
-            f"{counts['ratings']} ratings.</p>"
-            "<p>The guided pages come next. Meanwhile the <code>superhf</code> command does the work.</p>")
-        self.summary.setTextFormat(Qt.RichText)
-        self.summary.setWordWrap(True)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.addWidget(self.summary)
-        layout.addStretch()
-        self.setCentralWidget(body)
+    path = resources_dir() / "style.qss"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def main() -> int:
-    app = QApplication.instance() or QApplication(sys.argv)
-    window = MainWindow()
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--superhf-cli"]:
+        from core.cli import main as cli_main
+
+        return cli_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="superhf-studio", description="SuperHF Studio")
+    parser.add_argument("--home", help="workspace folder")
+    args, qt_args = parser.parse_known_args(argv)
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
+    app.setApplicationName("SuperHF Studio")
+    app.setStyleSheet(stylesheet())
+    window = MainWindow(args.home)
     window.show()
     return app.exec()
 

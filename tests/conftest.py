@@ -109,3 +109,42 @@ def last_json(result: subprocess.CompletedProcess) -> dict:
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+# -- the desktop app
+
+DESKTOP_PROMPTS = [f"Tell me about thing {i}." for i in range(12)]
+
+
+@pytest.fixture
+def window(qtbot, home):
+    from desktop.window import MainWindow
+
+    w = MainWindow(home)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    job = w.studio.job
+    if job is not None and job.running:
+        job.cancel()
+        job.wait(20000)
+
+
+@pytest.fixture
+def ready_home(home, tiny_model_dir):
+    """A workspace with everything training needs: the tiny model, prompts, synthetic
+    ratings and a reward model, made through core."""
+    from core.models import import_model
+    from core.prompts import add_prompts
+    from core.ratings import add_ratings
+    from core.reward import train_reward_model
+    from core.store import open_store
+    from synthetic import banana_ratings
+
+    with open_store(home) as store:
+        import_model(store, tiny_model_dir, name="tiny")
+        add_prompts(store, [(p, "eval" if i % 4 == 0 else "train") for i, p in enumerate(DESKTOP_PROMPTS)], "things")
+        add_ratings(store, banana_ratings(30), source="test")
+        train_reward_model(store)
+    return home

@@ -1,0 +1,233 @@
+"""Long work off the GUI thread. Two kinds, both reporting through Qt signals and never
+touching a widget:
+
+* ``ThreadJob`` runs a ``core`` function in a ``QThread`` (generating answers, training a
+  reward model, exporting): it gets ``on_progress`` and a ``CancelToken``.
+* ``ProcessJob`` runs a ``superhf`` command in a child process (SuperHF training): a crash or
+  an out-of-memory there cannot close the window, cancelling is immediate, and the GPU
+  memory is handed back when the process ends. Its progress arrives as JSON lines
+  (``--progress-json``) and is relayed as the same signals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any, Callable, Optional
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, QTimer, Signal
+
+from core.errors import Cancelled, SuperHFError
+from core.progress import CancelToken, Progress
+
+GRACE_MS = 4000  # after asking a child process to stop, how long before it is killed
+
+
+class Job(QObject):
+    """What a page sees of any job."""
+
+    progress = Signal(object)  # core.progress.Progress
+    succeeded = Signal(object)  # the result
+    failed = Signal(str, str)  # a message for a person, details for the log
+    cancelled = Signal()
+    ended = Signal()  # after any of the three above
+
+    title = "working"
+
+    def cancel(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        raise NotImplementedError
+
+
+class _Runner(QObject):
+    progress = Signal(object)
+    finished = Signal(str, object)  # outcome ("ok", "cancelled", "failed"), payload
+
+    def __init__(self, fn: Callable, token: CancelToken):
+        super().__init__()
+        self.fn, self.token = fn, token
+
+    def run(self) -> None:
+        try:
+            result = self.fn(self.progress.emit, self.token)
+        except Cancelled:
+            self.finished.emit("cancelled", None)
+        except SuperHFError as e:
+            self.finished.emit("failed", (str(e), traceback.format_exc()))
+        except MemoryError:
+            self.finished.emit("failed", ("The computer ran out of memory. Close other programs, or choose a "
+                                          "smaller model or fewer answers at a time.", traceback.format_exc()))
+        except OSError as e:  # disk full, permissions, a file that vanished
+            self.finished.emit("failed", (f"The system refused: {e.strerror or e}. Check the disk has free "
+                                          "space and the workspace folder is writable.", traceback.format_exc()))
+        except Exception as e:  # noqa: BLE001 - a bug of ours: the window stays, the log has it
+            self.finished.emit("failed", (f"Something went wrong inside SuperHF Studio ({type(e).__name__}: "
+                                          f"{e}). Nothing stored was lost; the details are in the log.",
+                                          traceback.format_exc()))
+        else:
+            self.finished.emit("ok", result)
+
+
+class ThreadJob(Job):
+    """``fn(on_progress, cancel) -> result`` in a worker thread."""
+
+    def __init__(self, title: str, fn: Callable[[Callable[[Progress], None], CancelToken], Any],
+                 parent: Optional[QObject] = None):
+        super().__init__(parent)
+        self.title = title
+        self.token = CancelToken()
+        self._thread = QThread()
+        self._runner = _Runner(fn, self.token)
+        self._runner.moveToThread(self._thread)
+        self._thread.started.connect(self._runner.run)
+        self._runner.progress.connect(self.progress)
+        self._runner.finished.connect(self._finish)
+        self._running = False
+
+    def start(self) -> "ThreadJob":
+        self._running = True
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self.token.cancel()
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def wait(self, ms: int = 30000) -> bool:
+        return self._thread.wait(ms)
+
+    def _finish(self, outcome: str, payload) -> None:
+        self._thread.quit()
+        self._thread.wait()
+        self._running = False
+        if outcome == "ok":
+            self.succeeded.emit(payload)
+        elif outcome == "cancelled":
+            self.cancelled.emit()
+        else:
+            self.failed.emit(*payload)
+        self.ended.emit()
+
+
+def cli_command() -> list[str]:
+    """How to start the ``superhf`` command line from this process: the module from source,
+    or the bundled executable itself (which runs the CLI when its first argument says so)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "--superhf-cli"]
+    return [sys.executable, "-m", "core.cli"]
+
+
+class ProcessJob(Job):
+    """A ``superhf`` command in a child process, with --json and --progress-json."""
+
+    log_line = Signal(str)  # whatever else the child prints: for the log panel
+
+    def __init__(self, title: str, home: str, args: list[str], parent: Optional[QObject] = None):
+        super().__init__(parent)
+        self.title = title
+        self.proc = QProcess(self)
+        program, *head = cli_command()
+        self.proc.setProgram(program)
+        self.proc.setArguments([*head, "--home", str(home), "--json", "--progress-json", *args])
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONUNBUFFERED", "1")
+        self.proc.setProcessEnvironment(env)
+        self.proc.readyReadStandardError.connect(self._read_stderr)
+        self.proc.finished.connect(self._finished)
+        self.proc.errorOccurred.connect(self._error)
+        self._buffer = b""
+        self._error_line = ""
+        self._log: list[str] = []
+        self._cancelling = False
+        self._ended = False
+        self._kill_timer = QTimer(self, singleShot=True, interval=GRACE_MS)
+        self._kill_timer.timeout.connect(self.proc.kill)
+
+    def start(self) -> "ProcessJob":
+        self.proc.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc.state() != QProcess.NotRunning
+
+    def cancel(self) -> None:
+        """Ask the child to stop (it stores what it finished and exits); kill it if it has not
+        within a few seconds. Work is checkpointed, so even the kill loses nothing stored."""
+        if not self.running:
+            return
+        self._cancelling = True
+        pid = self.proc.processId()
+        if pid and hasattr(signal, "SIGINT") and os.name == "posix":
+            os.kill(pid, signal.SIGINT)
+        else:
+            self.proc.terminate()
+        self._kill_timer.start()
+
+    def wait(self, ms: int = 30000) -> bool:
+        return self.proc.waitForFinished(ms)
+
+    def _read_stderr(self) -> None:
+        self._buffer += bytes(self.proc.readAllStandardError())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for raw in lines:
+            self._line(raw.decode("utf-8", errors="replace").rstrip())
+
+    def _line(self, line: str) -> None:
+        if line.startswith('{"progress"'):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                data = None
+            if data is not None:
+                stage, done, total = data.pop("progress"), data.pop("done"), data.pop("total")
+                self.progress.emit(Progress(stage, done, total, data))
+                return
+        if line.startswith("error: "):
+            self._error_line = line[len("error: "):]
+        if line:
+            self._log.append(line)
+            self.log_line.emit(line)
+
+    def _finished(self, code: int, status) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        self._kill_timer.stop()
+        if self._buffer:
+            self._line(self._buffer.decode("utf-8", errors="replace").rstrip())
+            self._buffer = b""
+        out = bytes(self.proc.readAllStandardOutput()).decode("utf-8", errors="replace").strip().splitlines()
+        if code == 0 and status == QProcess.NormalExit and out:
+            try:
+                result = json.loads(out[-1])
+            except ValueError:
+                result = {"output": out[-1]}
+            self.succeeded.emit(result)
+        elif self._cancelling:
+            self.cancelled.emit()
+        else:
+            details = "\n".join(self._log[-200:])
+            if status != QProcess.NormalExit or code < 0:
+                message = ("The training process stopped unexpectedly (it crashed or ran out of memory). "
+                           "Everything up to its last finished iteration is stored: resume the run to go on.")
+            else:
+                message = self._error_line or f"The job stopped with exit status {code}; the details are in the log."
+            self.failed.emit(message, details)
+        self.ended.emit()
+
+    def _error(self, error) -> None:
+        if error == QProcess.FailedToStart:
+            self._ended = True
+            self.failed.emit("The training process could not start. Reinstall SuperHF Studio; the details "
+                             "are in the log.", self.proc.errorString())
+            self.ended.emit()

@@ -1,0 +1,51 @@
+"""What pages have in common: a title, a line saying what the page is for, and refresh()."""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from desktop.studio import Studio, show_error
+
+
+def esc(text) -> str:
+    """User text (names, prompts, answers) shown in rich-text labels, as text."""
+    return html.escape(str(text))
+
+
+class Page(QWidget):
+    title = ""
+    purpose = ""
+
+    def __init__(self, studio: Studio):
+        super().__init__()
+        self.studio = studio
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(24, 18, 24, 18)
+        heading = QLabel(f"<h2>{self.title}</h2>", objectName="page-title")
+        self.layout_.addWidget(heading)
+        if self.purpose:
+            line = QLabel(self.purpose, objectName="page-purpose", wordWrap=True)
+            line.setTextInteractionFlags(Qt.TextSelectableByMouse)
+            self.layout_.addWidget(line)
+        studio.changed.connect(self._changed)
+
+    def _changed(self) -> None:
+        if self.isVisible():
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Re-read what the page shows from the workspace (small reads only)."""
+
+    def start(self, title: str, fn, on_done=None):
+        """Run ``fn(store, on_progress, cancel)`` as the workspace's job; a failure is a dialog."""
+        job = self.studio.run_in_thread(title, fn)
+        if job is None:
+            show_error(self, f"“{self.studio.job.title}” is still running. Wait for it or cancel it first.")
+            return None
+        job.failed.connect(lambda message, details: show_error(self, message, details))
+        if on_done is not None:
+            job.succeeded.connect(on_done)
+        return job

@@ -1,0 +1,88 @@
+"""Prompts: the sets of prompts the model learns on (train) and is judged on (eval)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
+
+from core.prompts import add_prompts, import_prompts, list_sets, parse_typed
+from core.resources import starter_prompts_file
+from desktop.pages.base import Page
+from desktop.studio import guard
+
+
+class PromptsPage(Page):
+    title = "2  Prompts"
+    purpose = ("The questions and tasks your model should handle well. About one prompt in ten is kept "
+               "aside for evaluation, so you can see whether tuning helps on prompts it never trained on.")
+
+    def __init__(self, studio):
+        super().__init__(studio)
+        buttons = QHBoxLayout()
+        for text, name, slot in (("Use the starter prompts", "starter-prompts", self.use_starter),
+                                 ("Import a file…", "import-prompts", self.import_file)):
+            button = QPushButton(text, objectName=name)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        buttons.addStretch()
+        self.layout_.addLayout(buttons)
+        self.table = QTableWidget(0, 3, objectName="prompt-sets")
+        self.table.setHorizontalHeaderLabels(["Set", "Training", "Evaluation"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.layout_.addWidget(self.table, 1)
+        typed = QGroupBox("Type or paste prompts, one per line")
+        box = QVBoxLayout(typed)
+        self.typed = QPlainTextEdit(objectName="typed-prompts")
+        self.typed.setPlaceholderText("How do I reset my password?\nWrite a polite reply to a late delivery complaint.")
+        row = QHBoxLayout()
+        self.set_name = QLineEdit("my prompts", objectName="set-name")
+        self.add_button = QPushButton("Add to set", objectName="add-prompts")
+        self.add_button.clicked.connect(self.add_typed)
+        row.addWidget(self.set_name)
+        row.addWidget(self.add_button)
+        box.addWidget(self.typed)
+        box.addLayout(row)
+        self.layout_.addWidget(typed, 1)
+        self.refresh()
+
+    def refresh(self) -> None:
+        with self.studio.store() as store:
+            rows = list_sets(store)
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            for j, value in enumerate((r["name"], r["train"] or 0, r["eval"] or 0)):
+                self.table.setItem(i, j, QTableWidgetItem(str(value)))
+
+    def _import(self, path: Path, set_name=None):
+        return self.start(f"Importing prompts from {Path(path).name}",  # a file may be large: off the GUI thread
+                          lambda store, on_progress, cancel: import_prompts(store, path, set_name=set_name))
+
+    def use_starter(self) -> None:
+        self._import(starter_prompts_file(), "starter")
+
+    def import_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import prompts", "", "Prompt files (*.jsonl *.csv *.txt)")
+        if path:
+            self._import(Path(path))
+
+    def add_typed(self) -> None:
+        with self.studio.store() as store:
+            result = guard(self, add_prompts, store, parse_typed(self.typed.toPlainText()), self.set_name.text())
+        if result is not None:
+            self.typed.clear()
+            self.studio.changed.emit()

@@ -1,0 +1,102 @@
+"""Reward model: train it from the ratings, see how often it agrees with held-out ratings,
+and read the comparisons where it disagrees with you."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+)
+
+from core.reward import list_reward_models, train_reward_model
+from core.reward_model import RewardSettings
+from core.reward_review import disagreements
+from desktop.pages.base import Page, esc
+
+
+class RewardPage(Page):
+    title = "4  Reward model"
+    purpose = ("A small model that learns to predict which answer you would prefer. SuperHF uses it to pick the "
+               "best of many answers. Its accuracy is measured on ratings it did not learn from.")
+
+    def __init__(self, studio):
+        super().__init__(studio)
+        row = QHBoxLayout()
+        self.mode = QComboBox(objectName="reward-mode")
+        self.mode.addItem("Fast (a minute or less)", "fast")
+        self.mode.addItem("Thorough (fine-tunes part of the model; much slower)", "lora")
+        self.mode.setToolTip("Fast trains a small head on the frozen model's features. Thorough also adapts "
+                             "the model itself with LoRA: more accurate with many ratings, minutes to hours on a CPU.")
+        self.train_button = QPushButton("Train the reward model", objectName="train-reward")
+        self.train_button.clicked.connect(self.train)
+        row.addWidget(self.mode)
+        row.addWidget(self.train_button)
+        row.addStretch()
+        self.layout_.addLayout(row)
+        self.summary = QLabel(objectName="reward-summary", wordWrap=True)
+        self.result = QLabel(objectName="reward-result", wordWrap=True)
+        self.layout_.addWidget(self.summary)
+        self.layout_.addWidget(self.result)
+        self.table = QTableWidget(0, 5, objectName="reward-models")
+        self.table.setHorizontalHeaderLabels(["Name", "Version", "Mode", "Comparisons", "Held-out accuracy"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.layout_.addWidget(self.table, 1)
+        self.layout_.addWidget(QLabel("<b>Where it disagrees with you</b> (held-out comparisons it gets wrong, "
+                                      "most confident first)"))
+        self.disagree = QTextBrowser(objectName="disagreements")
+        self.layout_.addWidget(self.disagree, 2)
+        self.refresh()
+
+    def refresh(self) -> None:
+        with self.studio.store() as store:
+            rows = list_reward_models(store)
+            pairs = store.one("SELECT count(*) AS n FROM ratings WHERE kind = 'pair' AND outcome = 'chosen'")["n"]
+        self.table.setRowCount(len(rows))
+        for i, r in enumerate(rows):
+            accuracy = f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "too few ratings"
+            for j, value in enumerate((r["name"], r["version"], r["mode"], r["pairs"], accuracy)):
+                self.table.setItem(i, j, QTableWidgetItem(str(value)))
+        self.summary.setText(f"{pairs} comparisons with a winner are stored." + (
+            "" if pairs >= 20 else " Rate at least 20 for a held-out accuracy; the model can still be trained."))
+
+    def train(self) -> None:
+        mode = self.mode.currentData()
+
+        def work(store, on_progress, cancel):
+            result = train_reward_model(store, settings=RewardSettings(mode=mode), on_progress=on_progress,
+                                        cancel=cancel)
+            row = store.one("SELECT * FROM reward_models WHERE id = ?", [result["id"]])
+            review = disagreements(store, row, on_progress=on_progress, cancel=cancel)
+            return result, review
+
+        self.start("Training the reward model", work, self._trained)
+
+    def _trained(self, outcome) -> None:
+        result, review = outcome
+        accuracy = ("not measured: too few ratings to hold some out" if result.get("accuracy") is None
+                    else f"{result['accuracy']:.1%} on {result['heldout_pairs']} held-out comparisons")
+        self.result.setText(f"Trained {esc(result['name'])} v{result['version']} on {result['train_pairs']} "
+                             f"comparisons in {result['seconds']:.0f} s. Accuracy: {accuracy}.")
+        self.show_disagreements(review)
+        self.refresh()
+
+    def show_disagreements(self, review: dict) -> None:
+        if not review["checked"]:
+            self.disagree.setHtml("<p>No comparisons to check yet.</p>")
+            return
+        where = "held-out" if review["heldout"] else "training (too few to hold any out)"
+        parts = [f"<p>It disagrees with {review['wrong_count']} of {review['checked']} {where} comparisons.</p>"]
+        for w in review["wrong"]:
+            parts.append(f"<hr><p><b>Prompt:</b> {esc(w['prompt'])}</p>"
+                         f"<p><b>You preferred:</b> {esc(w['chosen'])}</p>"
+                         f"<p><b>It preferred ({1 - w['guess']:.0%} sure):</b> {esc(w['rejected'])}</p>")
+        self.disagree.setHtml("".join(parts))

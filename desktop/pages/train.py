@@ -1,0 +1,299 @@
+"""Train: SuperHF runs, started, followed, cancelled and resumed. Training runs as ``superhf
+train`` in a child process (see desktop.jobs): the window stays alive whatever happens there."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+)
+
+from core.devices import choose_device
+from core.runs import iterations, list_runs
+from core.superhf_config import defaults_for
+from desktop.pages.base import Page, esc
+from desktop.pages.charts import MetricChart
+from desktop.studio import show_error
+
+PHASES = {"generating": "sampling answers", "scoring": "scoring answers", "updating": "updating the model",
+          "iteration": "iteration", "loading": "loading the model"}
+
+
+def _spin(lo, hi, value, tip, step=1):
+    box = QSpinBox(minimum=lo, maximum=hi, value=value, singleStep=step)
+    box.setToolTip(tip)
+    return box
+
+
+def _double(lo, hi, value, step, decimals):
+    box = QDoubleSpinBox()
+    box.setDecimals(decimals)  # before the value, or the value is rounded to the default 2 decimals
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+class TrainPage(Page):
+    title = "5  Train"
+    purpose = ("SuperHF: the model answers each training prompt several times, the reward model picks the best "
+               "answer, and the model learns from those picks, while staying close to where it started.")
+
+    def __init__(self, studio):
+        super().__init__(studio)
+        d = defaults_for(choose_device())  # sensible sizes for the hardware found
+        top = QHBoxLayout()
+        form = QFormLayout()
+        self.model, self.reward, self.prompt_set = QComboBox(), QComboBox(), QComboBox()
+        form.addRow("Model to tune", self.model)
+        form.addRow("Reward model", self.reward)
+        form.addRow("Prompt set", self.prompt_set)
+        self.iterations = _spin(1, 1000, d.iterations, "How many rounds of answer, pick, learn. Each takes "
+                                "minutes on a CPU; results show after a few.")
+        self.prompts = _spin(1, 1024, d.prompts_per_iteration, "Training prompts per round.")
+        self.superbatch = _spin(2, 64, d.superbatch_size, "Answers per prompt the reward model picks the best "
+                                "from. More: better picks, slower rounds.")
+        form.addRow("Rounds (iterations)", self.iterations)
+        form.addRow("Prompts per round", self.prompts)
+        form.addRow("Answers per prompt", self.superbatch)
+        self.name = QLineEdit(placeholderText="automatic")
+        form.addRow("Run name", self.name)
+        top.addLayout(form, 1)
+        self.advanced = QGroupBox("Advanced", checkable=True, checked=False)
+        adv = QFormLayout(self.advanced)
+        self.kl = _double(0.0, 10.0, d.kl_coefficient, 0.05, 2)
+        self.kl.setToolTip("How strongly the model is held near where it started. Lower learns faster but risks "
+                           "gaming the reward model and repetitive answers.")
+        self.lr = _double(1e-5, 0.1, d.learning_rate, 1e-4, 5)
+        self.lr.setToolTip("Learning rate: how big each update step is.")
+        self.max_tokens = _spin(8, 1024, d.max_new_tokens, "Longest answer, in tokens.")
+        self.seed = _spin(0, 2**31 - 1, d.seed, "The same seed repeats a run exactly.")
+        self.full = QCheckBox("Tune all weights (needs much more memory than the default LoRA)")
+        for label, widget in (("KL coefficient", self.kl), ("Learning rate", self.lr),
+                              ("Longest answer (tokens)", self.max_tokens), ("Seed", self.seed), ("", self.full)):
+            adv.addRow(label, widget)
+        for child in self.advanced.findChildren(QLabel) + [self.kl, self.lr, self.max_tokens, self.seed, self.full]:
+            child.setVisible(False)
+        self.advanced.toggled.connect(lambda on: [w.setVisible(on) for w in
+                                                  self.advanced.findChildren(QLabel) +
+                                                  [self.kl, self.lr, self.max_tokens, self.seed, self.full]])
+        top.addWidget(self.advanced, 1)
+        self.layout_.addLayout(top)
+
+        controls = QHBoxLayout()
+        self.start_button = QPushButton("Start training", objectName="start-training")
+        self.cancel_button = QPushButton("Cancel", objectName="cancel-training", enabled=False)
+        self.resume_runs = QComboBox(objectName="resumable-runs")
+        self.resume_button = QPushButton("Resume", objectName="resume-training")
+        self.start_button.clicked.connect(self.start_training)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button.clicked.connect(lambda: self.resume(self.resume_runs.currentData()))
+        for w in (self.start_button, self.cancel_button, QLabel("  Stopped runs:"), self.resume_runs,
+                  self.resume_button):
+            controls.addWidget(w)
+        controls.addStretch()
+        self.layout_.addLayout(controls)
+        self.progress = QProgressBar(objectName="train-progress", textVisible=True)
+        self.phase = QLabel("Not running.", objectName="train-phase")
+        self.warning = QLabel(objectName="train-warning", wordWrap=True, visible=False)
+        self.warning.setStyleSheet("color: #8a3b00; background: #fff3e0; padding: 6px; border-radius: 4px;")
+        for w in (self.progress, self.phase, self.warning):
+            self.layout_.addWidget(w)
+
+        charts = QHBoxLayout()
+        self.reward_chart = MetricChart("Reward", [("reward_mean", "all answers"), ("kept_reward_mean", "kept"),
+                                                   ("eval_reward", "evaluation prompts")])
+        self.kl_chart = MetricChart("KL to the start", [("kl", "KL (nats/token)")])
+        self.diversity_chart = MetricChart("Diversity", [("distinct_2", "distinct-2")])
+        for chart in (self.reward_chart, self.kl_chart, self.diversity_chart):
+            charts.addWidget(chart)
+        self.layout_.addLayout(charts, 2)
+        bottom = QHBoxLayout()
+        kept = QVBoxLayout()
+        kept.addWidget(QLabel("<b>Latest kept answer</b>"))
+        self.example = QPlainTextEdit(objectName="kept-example", readOnly=True)
+        kept.addWidget(self.example)
+        logs = QVBoxLayout()
+        logs.addWidget(QLabel("<b>Log</b>"))
+        self.log = QPlainTextEdit(objectName="train-log", readOnly=True, maximumBlockCount=2000)
+        logs.addWidget(self.log)
+        bottom.addLayout(kept, 1)
+        bottom.addLayout(logs, 1)
+        self.layout_.addLayout(bottom, 1)
+        self.job = None
+        self.run_name = None
+        self.started_at = 0.0
+        self.refresh()
+
+    # -- workspace state
+    def refresh(self) -> None:
+        with self.studio.store() as store:
+            models = [r["name"] for r in store.all("SELECT name FROM models WHERE kind != 'tuned' ORDER BY id")]
+            rewards = [r["name"] for r in store.all("SELECT DISTINCT name FROM reward_models ORDER BY id DESC")]
+            sets = [r["name"] for r in store.all(
+                "SELECT s.name FROM prompt_sets s JOIN prompts p ON p.set_id = s.id AND p.split = 'train' "
+                "GROUP BY s.id ORDER BY count(*) DESC")]
+            runs = list_runs(store)
+        for combo, items in ((self.model, models), (self.reward, rewards), (self.prompt_set, sets)):
+            keep = combo.currentText()
+            combo.clear()
+            combo.addItems(items)
+            if keep in items:
+                combo.setCurrentText(keep)
+        self.resume_runs.clear()
+        for r in runs:
+            if r["status"] != "finished":
+                self.resume_runs.addItem(f"{r['name']} ({r['status']})", r["name"])
+        running = self.job is not None and self.job.running
+        self.resume_button.setEnabled(self.resume_runs.count() > 0 and not running)
+        ready = bool(models and rewards and sets)
+        self.start_button.setEnabled(ready and not running)
+        self.start_button.setToolTip("" if ready else "Needs a model, a reward model and training prompts first.")
+        if not running and self.run_name is None and runs:
+            self.show_run(runs[0]["name"])
+
+    def show_run(self, name: str) -> None:
+        """Draw a stored run's iterations (the charts of a run that ended or was interrupted)."""
+        with self.studio.store() as store:
+            row = store.one("SELECT id FROM runs WHERE name = ?", [name])
+            its = iterations(store, row["id"]) if row else []
+        for chart in (self.reward_chart, self.kl_chart, self.diversity_chart):
+            chart.clear()
+        for it in its:
+            self._plot(it["iteration"], it)
+
+    def offer_resume(self) -> None:
+        """At start-up: a run that was interrupted (the app or the computer stopped) is offered."""
+        with self.studio.store() as store:
+            stopped = [r for r in list_runs(store) if r["status"] in ("running", "failed", "cancelled")]
+        if not stopped or self.studio.busy:
+            return
+        run = stopped[0]
+        box = QMessageBox(QMessageBox.Question, "SuperHF Studio",
+                          f"Training run “{run['name']}” stopped before it finished ({run['status']}). Resume it "
+                          "from its last finished iteration?", QMessageBox.Yes | QMessageBox.No, self)
+        box.setObjectName("resume-offer")
+        box.accepted.connect(lambda: (self.studio.navigate.emit("train"), self.resume(run["name"])))
+        box.open()
+
+    # -- running
+    def _args(self) -> list[str]:
+        args = ["train", "--model", self.model.currentText(), "--reward", self.reward.currentText(),
+                "--prompts", self.prompt_set.currentText(), "--iterations", str(self.iterations.value()),
+                "--prompts-per-iteration", str(self.prompts.value()), "--superbatch", str(self.superbatch.value()),
+                "--kl", str(self.kl.value()), "--lr", str(self.lr.value()),
+                "--max-new-tokens", str(self.max_tokens.value()), "--seed", str(self.seed.value())]
+        if self.full.isChecked():
+            args.append("--full")
+        if self.name.text().strip():
+            args += ["--name", self.name.text().strip()]
+        return args
+
+    def start_training(self) -> None:
+        for chart in (self.reward_chart, self.kl_chart, self.diversity_chart):
+            chart.clear()
+        self._launch("Training", self._args())
+
+    def resume(self, name) -> None:
+        if name:
+            self.show_run(name)
+            self._launch(f"Resuming {name}", ["resume", name])
+
+    def _launch(self, title: str, args: list[str]) -> None:
+        job = self.studio.run_command(title, args)
+        if job is None:
+            show_error(self, f"“{self.studio.job.title}” is still running. Wait for it or cancel it first.")
+            return
+        self.job, self.run_name, self.started_at = job, None, time.monotonic()
+        self.warning.hide()
+        self.log.appendPlainText(f"— {title} —")
+        job.progress.connect(self._progress)
+        job.log_line.connect(self._log_line)
+        job.succeeded.connect(lambda result: self._ended(f"Finished: {len(result.get('iterations', [])) - 1} "
+                                                         "iterations stored."))
+        job.cancelled.connect(lambda: self._ended("Cancelled. Finished iterations are stored; resume to go on."))
+        job.failed.connect(lambda message, details: (self._ended(message), show_error(self, message, details)))
+        self.cancel_button.setEnabled(True)
+        self.phase.setText("Starting: loading the model…")
+        self.progress.setRange(0, 0)
+        self.refresh()
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.phase.setText("Stopping…")
+
+    def _log_line(self, line: str) -> None:
+        self.log.appendPlainText(line)
+        if line.startswith("Run '"):
+            self.run_name = line.split("'")[1]
+        if line.startswith("warning: "):
+            self._warn(line[len("warning: "):])
+
+    def _warn(self, text: str) -> None:
+        self.warning.setText(f"⚠ {esc(text)}")
+        self.warning.show()
+
+    def _progress(self, event) -> None:
+        if event.detail.get("notice"):
+            self.log.appendPlainText(f"note: {event.detail['notice']}")
+        if event.stage == "iteration":
+            self._iteration = (event.done, event.total)
+            if event.detail.get("metrics"):
+                m = event.detail["metrics"]
+                self._plot(event.done, m)
+                if m.get("example"):
+                    self.example.setPlainText(f"Prompt: {m['example']['prompt']}\n\n{m['example']['completion']}")
+                for w in m.get("warnings", []):
+                    self._warn(w)
+        done, total = getattr(self, "_iteration", (0, 0))
+        if total:
+            part = event.done / event.total if event.stage != "iteration" and event.total else 0.0
+            fraction = min(1.0, (done + part) / total)
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * fraction))
+            elapsed = time.monotonic() - self.started_at
+            left = elapsed / fraction * (1 - fraction) if fraction > 0.02 else None
+            eta = f", about {_duration(left)} left" if left is not None else ""
+            phase = PHASES.get(event.stage, event.stage)
+            step = f" {event.done} / {event.total}" if event.stage != "iteration" else ""
+            self.phase.setText(f"Iteration {min(done + 1, total)} of {total}: {phase}{step}{eta}")
+
+    def _plot(self, iteration: int, metrics: dict) -> None:
+        if iteration > 0 or metrics.get("eval_reward") is not None:
+            self.reward_chart.add(iteration, metrics)
+        if iteration > 0:
+            self.kl_chart.add(iteration, metrics)
+            self.diversity_chart.add(iteration, metrics)
+
+    def _ended(self, text: str) -> None:
+        self.phase.setText(text)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if text.startswith("Finished") else 0)
+        self.cancel_button.setEnabled(False)
+        self.job = None
+        self._iteration = (0, 0)
+        self.refresh()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+

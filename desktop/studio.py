@@ -1,0 +1,119 @@
+"""What every page shares: the workspace, the one job that may run at a time, and a signal
+when the workspace's contents change. Pages read small things from the store directly (a
+count or a short list: well under a millisecond in WAL mode); anything longer is a job."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Optional
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from core.store import Store, open_store
+from core.workspace import open_workspace
+from desktop.jobs import Job, ProcessJob, ThreadJob
+
+log = logging.getLogger("superhf.desktop")
+
+
+class Studio(QObject):
+    changed = Signal()  # the workspace's contents changed: pages refresh what they show
+    job_started = Signal(object)  # Job
+    job_ended = Signal(object)
+    navigate = Signal(str)  # a page asks to show another page, by key
+
+    def __init__(self, home: Optional[str | Path] = None, parent: Optional[QObject] = None):
+        super().__init__(parent)
+        self.job: Optional[Job] = None
+        self.open(home)
+
+    def open(self, home: Optional[str | Path]) -> None:
+        workspace = open_workspace(home)
+        with open_store(workspace.home):  # creates and migrates it now, not on the first page's read
+            pass
+        self.home = workspace.home
+        _log_to(self.home / "studio.log")
+        log.info("workspace %s opened", self.home)
+        self.changed.emit()
+
+    @contextmanager
+    def store(self):
+        with open_store(self.home) as store:
+            yield store
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def run_in_thread(self, title: str, fn: Callable[[Store, Callable, object], object]) -> Optional[ThreadJob]:
+        """Run ``fn(store, on_progress, cancel)`` off the GUI thread, with its own store
+        connection (SQLite connections stay in the thread that made them)."""
+        home = self.home
+
+        def work(on_progress, cancel):
+            with open_store(home) as store:
+                return fn(store, on_progress, cancel)
+
+        return self._start(ThreadJob(title, work, self))
+
+    def run_command(self, title: str, args: list[str]) -> Optional[ProcessJob]:
+        """A ``superhf`` command in a child process (training): see ``desktop.jobs``."""
+        job = ProcessJob(title, str(self.home), args, self)
+        job.log_line.connect(lambda line: log.info("[%s] %s", title, line))
+        return self._start(job)
+
+    def _start(self, job: Job):
+        if self.busy:
+            job.deleteLater()
+            return None
+        self.job = job
+        job.failed.connect(lambda message, details: log.error("%s failed: %s\n%s", job.title, message, details))
+        job.ended.connect(lambda: self._ended(job))
+        job.start()
+        self.job_started.emit(job)
+        return job
+
+    def _ended(self, job: Job) -> None:
+        if self.job is job:
+            self.job = None
+        self.job_ended.emit(job)
+        self.changed.emit()
+
+
+def _log_to(path: Path) -> None:
+    root = logging.getLogger("superhf")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def show_error(parent: QWidget, message: str, details: str = "") -> None:
+    """A failure in plain words with what to do next; details go to the log, not the dialog."""
+    if details:
+        log.error("%s\n%s", message, details)
+    box = QMessageBox(QMessageBox.Warning, "SuperHF Studio", message, QMessageBox.Ok, parent)
+    box.setObjectName("error-dialog")
+    box.setInformativeText("Details are in studio.log in the workspace folder." if details else "")
+    box.open()  # not exec(): the event loop, and any running job, go on
+
+
+def guard(parent: QWidget, fn: Callable, *args):
+    """Run a quick action from a button; a user error becomes a dialog, not a crash."""
+    from core.errors import SuperHFError
+
+    try:
+        return fn(*args)
+    except SuperHFError as e:
+        show_error(parent, str(e))
+    except Exception as e:  # noqa: BLE001 - the window stays; the log has the trace
+        show_error(parent, f"Something went wrong ({type(e).__name__}: {e}). Nothing stored was lost.",
+                   traceback.format_exc())
+    return None
