@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench screenshots clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: install
 
 bench: install
 	$(VENV)/bin/superhf bench generate
+
+# Photographs of every page of the real app on a virtual X screen (needs Debian's xvfb).
+screenshots: install
+	xvfb-run -a -s "-screen 0 1400x900x24" $(PY) packaging/screenshots.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -65,6 +65,27 @@ def paired(before: dict, after: dict, which: int) -> tuple[float, float]:
     return mean, se
 
 
+def simulated_ratings(store: Store, name: str, prompts: list[str], count: int, on_progress=None) -> list[dict]:
+    """``count`` pairs of the model's own answers to ``prompts``, judged by the simulated rater."""
+    answers = _answers(store, name, prompts, 8, 48, on_progress)
+    rater, rng = SimulatedRater(), random.Random(0)
+    pool = [(p, a, b) for p in prompts for a, b in combinations(answers[p], 2)]
+    rng.shuffle(pool)
+    return [pair(p, a, b) if rater.prefers_a(a, b, rng) else pair(p, b, a) for p, a, b in pool[:count]]
+
+
+def seed_workspace(scratch: Store, model_path: str, name: str, ratings: list[dict], train_prompts: list[str]):
+    """A scratch workspace ready to train: the model (used where it is), the ratings, a reward
+    model trained on them and the training prompts as set "train"."""
+    model_row = import_model(scratch, model_path, name=name)
+    add_ratings(scratch, ratings, source="bench")
+    reward = train_reward_model(scratch, name="rater")
+    prompt_file = scratch.workspace.tmp_dir / "prompts.jsonl"
+    write_records(prompt_file, [{"prompt": p, "split": "train"} for p in train_prompts], ["prompt", "split"])
+    import_prompts(scratch, prompt_file, set_name="train")
+    return model_row, reward, scratch.one("SELECT id FROM prompt_sets WHERE name = 'train'")["id"]
+
+
 def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int = 3, ratings: int = 200,
                   config: Optional[SuperHFConfig] = None, memory: bool = True, device: Optional[str] = None,
                   on_progress=None, say: Callable[[str], None] = print) -> dict:
@@ -73,24 +94,16 @@ def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int
 
     name = _model_name(store, model, say)
     prompts = list(dict.fromkeys(_starter_prompts(40)))
-    answers = _answers(store, name, prompts, 8, 48, on_progress)
     train_prompts, held_out = prompts[1::2], prompts[::2]
-    rater, rng = SimulatedRater(), random.Random(0)
-    pool = [(p, a, b) for p in train_prompts for a, b in combinations(answers[p], 2)]
-    rng.shuffle(pool)
-    rows = [pair(p, a, b) if rater.prefers_a(a, b, rng) else pair(p, b, a) for p, a, b in pool[:ratings]]
+    _answers(store, name, prompts, 8, 48, on_progress)  # held-out prompts too: the same cache as before
+    rows = simulated_ratings(store, name, train_prompts, ratings, on_progress)
+    rater = SimulatedRater()
     config = config or SuperHFConfig(iterations=iterations_, eval_prompts=0)
     result: dict = {"model": name, "ratings": len(rows), "config": config.to_dict()}
     with tempfile.TemporaryDirectory(prefix="bench-superhf-") as home:
         with open_store(home) as scratch:
-            model_row = import_model(scratch, store.model(name)["path"], name=name)  # used where it is
-            add_ratings(scratch, rows, source="bench")
-            reward = train_reward_model(scratch, name="rater")
+            model_row, reward, set_id = seed_workspace(scratch, store.model(name)["path"], name, rows, train_prompts)
             say(f"Reward model from {len(rows)} simulated ratings: held-out accuracy {reward['accuracy']:.1%}.")
-            prompt_file = Path(home) / "prompts.jsonl"
-            write_records(prompt_file, [{"prompt": p, "split": "train"} for p in train_prompts], ["prompt", "split"])
-            import_prompts(scratch, prompt_file, set_name="train")
-            set_id = scratch.one("SELECT id FROM prompt_sets")["id"]
             run = create_run(scratch, name="bench", model_id=model_row["id"], reward_model_id=reward["id"],
                              prompt_set_id=set_id, config=config.to_dict())
             scorer = RewardScorer.load(scratch, "rater", device=device)

@@ -151,6 +151,8 @@ def build_parser() -> Parser:
     br = bench.add_parser("reward", help="reward model accuracy: random against active selection")
     br.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
     br.add_argument("--repeats", type=int, default=10, help="runs per strategy, averaged")
+    bq = bench.add_parser("gui", help="desktop: time to a visible window, longest stall while training runs")
+    bq.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
     bs = bench.add_parser("superhf", help="SuperHF on the starter model: held-out reward, diversity, time, memory")
     bs.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
     bs.add_argument("--iterations", type=int, default=3)

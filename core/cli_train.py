@@ -115,3 +115,11 @@ def bench_superhf(args: Namespace) -> dict:
     with open_store(args.home) as store:
         return run(store, model=args.model, ratings=args.ratings, config=config, memory=not args.no_memory,
                    device=args.device, on_progress=progress_printer(args), say=lambda t: say(args, t))
+
+
+@command("bench gui")
+def bench_gui(args: Namespace) -> dict:
+    from core.bench_gui import bench_gui as run
+
+    with open_store(args.home) as store:
+        return run(store, model=args.model, say=lambda t: say(args, t), on_progress=progress_printer(args))

@@ -14,9 +14,23 @@ import torch
 
 from core.errors import ModelError, NotFoundError
 from core.progress import CancelToken, ProgressCallback, report
-from core.reward_data import MIN_PAIRS_FOR_ACCURACY, pairs_from_ratings, split_pairs
-from core.reward_model import (POOLING, FeatureCache, Featurizer, RewardHead, RewardSettings, backbone_key,
-                               truncate_backbone)
+from core.reward_data import (  # noqa: F401
+    MIN_PAIRS_FOR_ACCURACY,
+    find_reward_model,
+    latest_reward_model,
+    list_reward_models,
+    pairs_from_ratings,
+    split_pairs,
+)
+from core.reward_model import (
+    POOLING,
+    FeatureCache,
+    Featurizer,
+    RewardHead,
+    RewardSettings,
+    backbone_key,
+    truncate_backbone,
+)
 from core.reward_train import laplace_covariance, pair_accuracy, pair_uncertainty, train_head, train_lora
 from core.store import Store, now, to_json
 
@@ -148,26 +162,6 @@ def _save(store, name, base_row, settings, featurizer, head, covariance, figures
     with store.transaction() as db:
         row["id"] = db["reward_models"].insert(row).last_pk
     return {**row, **figures}
-
-
-def find_reward_model(store: Store, name: str, version: Optional[int] = None) -> dict:
-    sql = "SELECT * FROM reward_models WHERE name = ?" + (" AND version = ?" if version else "")
-    row = store.one(sql + " ORDER BY version DESC LIMIT 1", [name, version] if version else [name])
-    if row is None:
-        names = sorted({r["name"] for r in store.all("SELECT name FROM reward_models")})
-        hint = f" Known: {', '.join(names)}." if names else " Train one: superhf reward train"
-        raise NotFoundError(f"No reward model named '{name}'{f' version {version}' if version else ''}.{hint}")
-    return row
-
-
-def latest_reward_model(store: Store) -> Optional[dict]:
-    return store.one("SELECT * FROM reward_models ORDER BY created_at DESC, id DESC LIMIT 1")
-
-
-def list_reward_models(store: Store) -> list[dict]:
-    return store.all("SELECT r.id, r.name, r.version, r.accuracy, r.created_at, m.name AS base_model, "
-                     "json_extract(r.settings, '$.mode') AS mode, json_extract(r.data, '$.pairs') AS pairs "
-                     "FROM reward_models r LEFT JOIN models m ON m.id = r.base_model_id ORDER BY r.name, r.version")
 
 
 class RewardScorer:

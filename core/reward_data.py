@@ -7,8 +7,9 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Optional
 
-from core.errors import InputError
+from core.errors import InputError, NotFoundError
 from core.store import Store
 
 MIN_PAIRS_FOR_ACCURACY = 20  # below this a held-out accuracy is noise: 5 pairs give 0, 20, 40 ... %
@@ -86,3 +87,23 @@ def split_pairs(pairs: list[Pair], seed: int = 0) -> tuple[list[Pair], list[Pair
         cut = int(round(HELDOUT_SHARE * len(pairs)))
         heldout, train = ordered[:cut], ordered[cut:]
     return train, heldout
+
+
+def find_reward_model(store: Store, name: str, version: Optional[int] = None) -> dict:
+    sql = "SELECT * FROM reward_models WHERE name = ?" + (" AND version = ?" if version else "")
+    row = store.one(sql + " ORDER BY version DESC LIMIT 1", [name, version] if version else [name])
+    if row is None:
+        names = sorted({r["name"] for r in store.all("SELECT name FROM reward_models")})
+        hint = f" Known: {', '.join(names)}." if names else " Train one: superhf reward train"
+        raise NotFoundError(f"No reward model named '{name}'{f' version {version}' if version else ''}.{hint}")
+    return row
+
+
+def latest_reward_model(store: Store) -> Optional[dict]:
+    return store.one("SELECT * FROM reward_models ORDER BY created_at DESC, id DESC LIMIT 1")
+
+
+def list_reward_models(store: Store) -> list[dict]:
+    return store.all("SELECT r.id, r.name, r.version, r.accuracy, r.created_at, m.name AS base_model, "
+                     "json_extract(r.settings, '$.mode') AS mode, json_extract(r.data, '$.pairs') AS pairs "
+                     "FROM reward_models r LEFT JOIN models m ON m.id = r.base_model_id ORDER BY r.name, r.version")

@@ -3,10 +3,11 @@ the device, the memory and the running job; the menus desktop users expect."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -27,15 +28,26 @@ from desktop.pages import PAGES
 from desktop.studio import Studio
 
 
-def device_summary() -> str:
-    """The device training will use, in words (called once, at start-up)."""
+def device_summary() -> tuple[str, str]:
+    """The device training will use: (its kind for core, its name in words). Importing torch
+    takes a second or two, so this runs in a thread (see DeviceProbe)."""
     import torch
 
-    if torch.cuda.is_available():
-        return f"GPU: {torch.cuda.get_device_name(0)}"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "GPU: Apple"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    from core.devices import choose_device
+
+    device = choose_device()
+    if device.startswith("cuda"):
+        return device, f"GPU: {torch.cuda.get_device_name(0)}"
+    if device == "mps":
+        return device, "GPU: Apple"
+    return device, f"CPU ({torch.get_num_threads()} threads)"
+
+
+class DeviceProbe(QObject):
+    found = Signal(str, str)
+
+    def start(self) -> None:
+        threading.Thread(target=lambda: self.found.emit(*device_summary()), daemon=True).start()
 
 
 class MainWindow(QMainWindow):
@@ -110,9 +122,16 @@ class MainWindow(QMainWindow):
         self._memory_timer.start()
 
     def _after_start(self) -> None:
-        self.device_label.setText(device_summary())
+        self.device_label.setText("Looking for a GPU…")
+        self._probe = DeviceProbe(self)
+        self._probe.found.connect(self._device_found)
+        self._probe.start()
         self._update_memory()
         self.pages["train"].offer_resume()
+
+    def _device_found(self, device: str, words: str) -> None:
+        self.device_label.setText(words)
+        self.pages["train"].set_hardware(device)
 
     def _update_memory(self) -> None:
         import psutil

@@ -9,7 +9,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QTextBrowser
 
 from core.active import agreement, answer_pair, open_pairs, undo_pair
-from core.rate import next_pairs
 from core.ratings import add_ratings, score
 from desktop.jobs import ThreadJob
 from desktop.pages.base import Page, esc
@@ -141,6 +140,7 @@ class RatePage(Page):
         home = self.studio.home
 
         def work(on_progress, cancel):
+            from core.rate import next_pairs  # torch: imported here, off the GUI thread
             from core.store import open_store
 
             with open_store(home) as store:

@@ -15,9 +15,7 @@ from PySide6.QtWidgets import (
     QTextBrowser,
 )
 
-from core.reward import list_reward_models, train_reward_model
-from core.reward_model import RewardSettings
-from core.reward_review import disagreements
+from core.reward_data import list_reward_models
 from desktop.pages.base import Page, esc
 
 
@@ -72,6 +70,10 @@ class RewardPage(Page):
         mode = self.mode.currentData()
 
         def work(store, on_progress, cancel):
+            from core.reward import train_reward_model  # torch: imported here, off the GUI thread
+            from core.reward_model import RewardSettings
+            from core.reward_review import disagreements
+
             result = train_reward_model(store, settings=RewardSettings(mode=mode), on_progress=on_progress,
                                         cancel=cancel)
             row = store.one("SELECT * FROM reward_models WHERE id = ?", [result["id"]])

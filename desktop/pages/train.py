@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from core.devices import choose_device
 from core.runs import iterations, list_runs
 from core.superhf_config import defaults_for
 from desktop.pages.base import Page, esc
@@ -55,7 +54,7 @@ class TrainPage(Page):
 
     def __init__(self, studio):
         super().__init__(studio)
-        d = defaults_for(choose_device())  # sensible sizes for the hardware found
+        d = defaults_for("cpu")  # until the hardware is known (set_hardware)
         top = QHBoxLayout()
         form = QFormLayout()
         self.model, self.reward, self.prompt_set = QComboBox(), QComboBox(), QComboBox()
@@ -138,6 +137,14 @@ class TrainPage(Page):
         self.run_name = None
         self.started_at = 0.0
         self.refresh()
+
+    def set_hardware(self, device: str) -> None:
+        """Offer the sizes that suit the hardware found, unless the person changed them."""
+        cpu, here = defaults_for("cpu"), defaults_for(device)
+        for box, key in ((self.iterations, "iterations"), (self.prompts, "prompts_per_iteration"),
+                         (self.superbatch, "superbatch_size")):
+            if box.value() == getattr(cpu, key):
+                box.setValue(getattr(here, key))
 
     # -- workspace state
     def refresh(self) -> None:

@@ -28,3 +28,10 @@ def test_importing_core_switches_the_hub_libraries_offline():
                             env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "0"})
     assert result.stdout.split() == ["1", "1"]
 
+
+
+def test_the_window_opens_without_importing_torch():
+    # torch takes a second or more to import: the GUI thread leaves that to worker threads
+    code = "import sys, desktop.window; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
