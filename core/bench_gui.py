@@ -40,4 +40,7 @@ def bench_gui(store: Store, *, model: Optional[str] = None, say: Callable[[str],
     say(f"While a training job ran ({figures['job_seconds']:.0f} s, pages switched every 0.4 s): longest event-loop "
         f"stall {figures['max_stall_ms']:.1f} ms, 99th percentile {figures['p99_stall_ms']:.1f} ms over "
         f"{figures['ticks']} ticks of 10 ms. Job: {figures['job_outcome']}")
+    if figures["stalls_over_50_ms"]:
+        say("stalls over 50 ms (ms, seconds into the job, page): " + ", ".join(
+            f"{ms:.0f} at {t:.1f} s on {page}" for ms, t, page in figures["stalls_over_50_ms"]))
     return {"model": name, "platform": platform, **figures}

@@ -91,6 +91,7 @@ def build_parser() -> Parser:
     rt.add_argument("--mode", choices=["fast", "lora"], default="fast",
                     help="fast: head on frozen features (seconds); lora: also adapt the backbone")
     rt.add_argument("--seed", type=int, default=0)
+    rt.add_argument("--review", action="store_true", help="also list the held-out pairs it gets wrong")
     rs = reward.add_parser("score", help="add a reward to each line of a JSONL file")
     rs.add_argument("--reward", required=True)
     rs.add_argument("--in", dest="infile", required=True)
@@ -138,6 +139,15 @@ def build_parser() -> Parser:
     ex.add_argument("--force", action="store_true", help="replace a non-empty folder")
     ex.add_argument("--adapter-only", action="store_true", help="only the LoRA adapter")
 
+    compare = sub.add_parser("compare", help="blind comparison of a run's tuned model with its base").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    cp = compare.add_parser("prepare", help="answer evaluation prompts with both models, sides shuffled")
+    cp.add_argument("run")
+    cp.add_argument("--prompts", type=int, default=16, help="evaluation prompts (default 16)")
+    cp.add_argument("--seed", type=int, default=0)
+    compare.add_parser("stats", help="the tuned model's win rate so far").add_argument("run")
+    sub.add_parser("device", help="the device training would use")
+
     bench = sub.add_parser("bench", help="benchmarks: sampling speed, reward-model accuracy, SuperHF").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     bg = bench.add_parser("generate", help="our sampling against plain transformers generate")
@@ -174,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+    if os.environ.get("SUPERHF_NICE") and hasattr(os, "nice"):  # set by the desktop app for its engine
+        os.nice(int(os.environ["SUPERHF_NICE"]))  # the window gets the CPU first when both want it
     key = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
     try:
         from core import cli_commands, cli_train  # noqa: F401  (they register the commands)

@@ -142,7 +142,15 @@ def reward_train(args: Namespace) -> dict:
               f"trained in {row['seconds']:.1f} s.")
     say(args, f"Held-out accuracy: {row['accuracy']:.1%} on {row['heldout_pairs']} pairs of prompts it never saw."
         if row["accuracy"] is not None else f"No held-out accuracy: {row['accuracy_note']}")
-    return {k: v for k, v in row.items() if k not in ("data", "settings")}
+    result = {k: v for k, v in row.items() if k not in ("data", "settings")}
+    if args.review:
+        from core.reward_review import disagreements
+
+        with _store(args) as store:
+            result["review"] = disagreements(store, row, device=args.device, on_progress=progress_printer(args))
+        say(args, f"It disagrees with {result['review'].get('wrong_count', 0)} of {result['review']['checked']} "
+                  "checked comparisons.")
+    return result
 
 
 @command("reward score")

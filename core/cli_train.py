@@ -123,3 +123,42 @@ def bench_gui(args: Namespace) -> dict:
 
     with open_store(args.home) as store:
         return run(store, model=args.model, say=lambda t: say(args, t), on_progress=progress_printer(args))
+
+
+@command("compare prepare")
+def compare_prepare(args: Namespace) -> dict:
+    from core.compare import prepare_comparison
+
+    with open_store(args.home) as store:
+        shown = prepare_comparison(store, args.run, args.prompts, seed=args.seed, device=args.device,
+                                   on_progress=progress_printer(args))
+    say(args, f"{len(shown)} pairs of answers wait to be compared (superhf compare stats {args.run}).")
+    return {"run": args.run, "open": len(shown)}
+
+
+@command("compare stats")
+def compare_stats(args: Namespace) -> dict:
+    from core.compare import win_rate
+
+    with open_store(args.home) as store:
+        rate = win_rate(store, args.run)
+    say(args, "No comparisons judged yet." if rate["rate"] is None else
+        f"Tuned won {rate['rate']:.0%} (95% {rate['low']:.0%}-{rate['high']:.0%}) of {rate['judged']} comparisons.")
+    return rate
+
+
+@command("device")
+def device(args: Namespace) -> dict:
+    import torch
+
+    from core.devices import choose_device
+
+    chosen = choose_device(args.device)
+    if chosen.startswith("cuda"):
+        name = f"GPU: {torch.cuda.get_device_name(torch.device(chosen))}"
+    elif chosen == "mps":
+        name = "GPU: Apple"
+    else:
+        name = f"CPU ({torch.get_num_threads()} threads)"
+    say(args, name)
+    return {"device": chosen, "name": name}

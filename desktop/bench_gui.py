@@ -34,11 +34,15 @@ def main(home: str, t0: float) -> dict:
     while "launch_seconds" not in figures:
         app.processEvents()
     lateness: list[float] = []
+    worst: list[tuple[float, float, str]] = []  # (ms late, seconds into the job, page shown)
     last = [time.perf_counter()]
 
     def tick():
         now = time.perf_counter()
-        lateness.append(max(0.0, (now - last[0]) * 1000 - TICK_MS))
+        late = max(0.0, (now - last[0]) * 1000 - TICK_MS)
+        lateness.append(late)
+        if late > 50:
+            worst.append((round(late, 1), round(now - started, 2), window.current_key()))
         last[0] = now
 
     timer = QTimer(interval=TICK_MS)
@@ -67,7 +71,7 @@ def main(home: str, t0: float) -> dict:
     figures.update(job_seconds=round(time.perf_counter() - started, 1), ticks=len(lateness),
                    max_stall_ms=round(ordered[-1], 1) if ordered else None,
                    p99_stall_ms=round(ordered[int(0.99 * (len(ordered) - 1))], 1) if ordered else None,
-                   job_outcome=train.phase.text())
+                   job_outcome=train.phase.text(), stalls_over_50_ms=sorted(worst, reverse=True)[:10])
     window.close()
     return figures
 

@@ -29,6 +29,7 @@ class Studio(QObject):
     def __init__(self, home: Optional[str | Path] = None, parent: Optional[QObject] = None):
         super().__init__(parent)
         self.job: Optional[Job] = None
+        self.background: set[Job] = set()  # other jobs (pairs prepared ahead on the Rate page)
         self.open(home)
 
     def open(self, home: Optional[str | Path]) -> None:
@@ -60,11 +61,30 @@ class Studio(QObject):
 
         return self._start(ThreadJob(title, work, self))
 
-    def run_command(self, title: str, args: list[str]) -> Optional[ProcessJob]:
-        """A ``superhf`` command in a child process (training): see ``desktop.jobs``."""
+    def run_command(self, title: str, args: list[str], *, background: bool = False) -> Optional[ProcessJob]:
+        """A ``superhf`` command in a child process (all model work): see ``desktop.jobs``.
+        A background job does not take the one-at-a-time slot."""
         job = ProcessJob(title, str(self.home), args, self)
         job.log_line.connect(lambda line: log.info("[%s] %s", title, line))
+        if background:
+            job.failed.connect(lambda message, details: log.error("%s failed: %s\n%s", title, message, details))
+            self.track(job).start()
+            return job
         return self._start(job)
+
+    def track(self, job: Job) -> Job:
+        """A job outside the one-at-a-time slot, stopped with the others when the app closes."""
+        self.background.add(job)
+        job.ended.connect(lambda: self.background.discard(job))
+        return job
+
+    def shutdown(self, wait_ms: int = 15000) -> None:
+        """Cancel every job and wait for them: no thread may outlive the window."""
+        jobs = [j for j in [self.job, *self.background] if j is not None and j.running]
+        for job in jobs:
+            job.cancel()
+        for job in jobs:
+            job.wait(wait_ms)
 
     def _start(self, job: Job):
         if self.busy:

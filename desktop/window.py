@@ -3,11 +3,10 @@ the device, the memory and the running job; the menus desktop users expect."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Optional
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -26,28 +25,6 @@ from PySide6.QtWidgets import (
 from desktop.jobs import Job
 from desktop.pages import PAGES
 from desktop.studio import Studio
-
-
-def device_summary() -> tuple[str, str]:
-    """The device training will use: (its kind for core, its name in words). Importing torch
-    takes a second or two, so this runs in a thread (see DeviceProbe)."""
-    import torch
-
-    from core.devices import choose_device
-
-    device = choose_device()
-    if device.startswith("cuda"):
-        return device, f"GPU: {torch.cuda.get_device_name(0)}"
-    if device == "mps":
-        return device, "GPU: Apple"
-    return device, f"CPU ({torch.get_num_threads()} threads)"
-
-
-class DeviceProbe(QObject):
-    found = Signal(str, str)
-
-    def start(self) -> None:
-        threading.Thread(target=lambda: self.found.emit(*device_summary()), daemon=True).start()
 
 
 class MainWindow(QMainWindow):
@@ -123,9 +100,9 @@ class MainWindow(QMainWindow):
 
     def _after_start(self) -> None:
         self.device_label.setText("Looking for a GPU…")
-        self._probe = DeviceProbe(self)
-        self._probe.found.connect(self._device_found)
-        self._probe.start()
+        probe = self.studio.run_command("Looking for a GPU", ["device"], background=True)  # torch: not here
+        probe.succeeded.connect(lambda found: self._device_found(found["device"], found["name"]))
+        probe.failed.connect(lambda *_: self.device_label.setText("Device unknown"))
         self._update_memory()
         self.pages["train"].offer_resume()
 
@@ -211,6 +188,5 @@ class MainWindow(QMainWindow):
             if answer != QMessageBox.Yes:
                 event.ignore()
                 return
-            job.cancel()
-            job.wait(10000)
+        self.studio.shutdown()
         event.accept()

@@ -125,10 +125,7 @@ def window(qtbot, home):
     w.show()
     qtbot.waitExposed(w)
     yield w
-    job = w.studio.job
-    if job is not None and job.running:
-        job.cancel()
-        job.wait(20000)
+    w.studio.shutdown(20000)
 
 
 @pytest.fixture

@@ -40,8 +40,16 @@ class Page(QWidget):
         """Re-read what the page shows from the workspace (small reads only)."""
 
     def start(self, title: str, fn, on_done=None):
-        """Run ``fn(store, on_progress, cancel)`` as the workspace's job; a failure is a dialog."""
-        job = self.studio.run_in_thread(title, fn)
+        """Run ``fn(store, on_progress, cancel)`` in a thread as the workspace's job (light work
+        only: no torch); a failure is a dialog."""
+        return self._started(self.studio.run_in_thread(title, fn), on_done)
+
+    def command(self, title: str, args: list[str], on_done=None):
+        """Run ``superhf ARGS`` in a child process as the workspace's job (model work); the
+        result is its JSON; a failure is a dialog."""
+        return self._started(self.studio.run_command(title, args), on_done)
+
+    def _started(self, job, on_done):
         if job is None:
             show_error(self, f"“{self.studio.job.title}” is still running. Wait for it or cancel it first.")
             return None

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QTextBrowser
 
-from core.compare import answer_comparison, open_comparisons, prepare_comparison, undo_comparison, win_rate
+from core.compare import answer_comparison, open_comparisons, undo_comparison, win_rate
 from core.runs import list_runs
 from desktop.pages.base import Page, esc
 from desktop.studio import guard
@@ -113,10 +113,8 @@ class ComparePage(Page):
     def prepare(self) -> None:
         run = self.runs.currentText()
         if run:
-            self.start(f"Answering evaluation prompts for {run}",
-                       lambda store, on_progress, cancel: prepare_comparison(store, run, on_progress=on_progress,
-                                                                             cancel=cancel),
-                       lambda _: self.show_next())
+            self.command(f"Answering evaluation prompts for {run}", ["compare", "prepare", run],
+                         lambda _: self.show_next())
 
     def choose(self, choice: str) -> None:
         if self.current is None:

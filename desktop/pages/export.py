@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QTextBrowser,
 )
 
-from core.export import export
 from core.runs import list_runs
 from desktop.pages.base import Page, esc
 
@@ -80,10 +79,8 @@ class ExportPage(Page):
             box.accepted.connect(lambda: self.run_export(force=True))
             box.open()
             return
-        adapter_only = self.adapter.isChecked()
-        self.start(f"Exporting {source}",
-                   lambda store, on_progress, cancel: export(store, source, out, force=force, adapter_only=adapter_only),
-                   self._done)
+        flags = (["--force"] if force else []) + (["--adapter-only"] if self.adapter.isChecked() else [])
+        self.command(f"Exporting {source}", ["export", source, str(out), *flags], self._done)
 
     def _done(self, result: dict) -> None:
         folder = Path(result["path"])

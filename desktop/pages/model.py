@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem,
 )
 
-from core.models import import_model, list_models
+from core.models import list_models
 from desktop.pages.base import Page
 
 
@@ -51,9 +51,7 @@ class ModelPage(Page):
                 self.table.setItem(i, j, QTableWidgetItem(str(value)))
 
     def import_starter(self) -> None:
-        self.start("Importing the starter model",
-                   lambda store, on_progress, cancel: import_model(store, starter=True, on_progress=on_progress,
-                                                                   cancel=cancel))
+        self.command("Importing the starter model", ["model", "import", "--starter"])
 
     def import_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a Hugging Face model folder")
@@ -66,6 +64,4 @@ class ModelPage(Page):
             self.import_path(path)
 
     def import_path(self, path: str):
-        return self.start(f"Importing {path}",
-                          lambda store, on_progress, cancel: import_model(store, path, on_progress=on_progress,
-                                                                          cancel=cancel))
+        return self.command(f"Importing {path}", ["model", "import", str(path)])

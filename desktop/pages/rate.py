@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPush
 
 from core.active import agreement, answer_pair, open_pairs, undo_pair
 from core.ratings import add_ratings, score
-from desktop.jobs import ThreadJob
+from desktop.jobs import Job
 from desktop.pages.base import Page, esc
 from desktop.studio import guard, show_error
 
@@ -71,7 +71,7 @@ class RatePage(Page):
         self.layout_.addWidget(self.feedback)
         self.current = None  # the open pair (dict) or the answer being scored
         self.answered: list[tuple[str, int]] = []  # ("pair", pair id) or ("score", rating id), for undo
-        self.preparing: ThreadJob | None = None
+        self.preparing: Job | None = None
 
     def _shortcut(self, key, slot) -> None:
         shortcut = QShortcut(QKeySequence(key), self)
@@ -134,25 +134,15 @@ class RatePage(Page):
         if self.preparing is not None and self.preparing.running:
             return True
         with self.studio.store() as store:
-            prompts = [(r["id"], r["text"]) for r in store.all("SELECT id, text FROM prompts WHERE split = 'train'")]
-            if not prompts or not store.count("models"):
+            if not store.count("models") or not store.one("SELECT 1 FROM prompts WHERE split = 'train' LIMIT 1"):
                 return False
-        home = self.studio.home
-
-        def work(on_progress, cancel):
-            from core.rate import next_pairs  # torch: imported here, off the GUI thread
-            from core.store import open_store
-
-            with open_store(home) as store:
-                return next_pairs(store, prompts, BATCH, on_progress=on_progress, cancel=cancel)
-
-        self.preparing = ThreadJob("Preparing pairs to rate", work, self)
+        self.preparing = self.studio.run_command("Preparing pairs to rate", ["rate", "next", "--n", str(BATCH)],
+                                                 background=True)
         self.preparing.progress.connect(
             lambda e: self.status.setText(f"Preparing answers to rate: {e.stage} {e.done} / {e.total}…")
             if self.current is None else None)
         self.preparing.failed.connect(lambda message, details: show_error(self, message, details))
         self.preparing.succeeded.connect(lambda _: self.refresh() if self.current is None else None)
-        self.preparing.start()
         return True
 
     # -- answers

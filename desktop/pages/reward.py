@@ -69,21 +69,10 @@ class RewardPage(Page):
     def train(self) -> None:
         mode = self.mode.currentData()
 
-        def work(store, on_progress, cancel):
-            from core.reward import train_reward_model  # torch: imported here, off the GUI thread
-            from core.reward_model import RewardSettings
-            from core.reward_review import disagreements
+        self.command("Training the reward model", ["reward", "train", "--mode", mode, "--review"], self._trained)
 
-            result = train_reward_model(store, settings=RewardSettings(mode=mode), on_progress=on_progress,
-                                        cancel=cancel)
-            row = store.one("SELECT * FROM reward_models WHERE id = ?", [result["id"]])
-            review = disagreements(store, row, on_progress=on_progress, cancel=cancel)
-            return result, review
-
-        self.start("Training the reward model", work, self._trained)
-
-    def _trained(self, outcome) -> None:
-        result, review = outcome
+    def _trained(self, result: dict) -> None:
+        review = result["review"]
         accuracy = ("not measured: too few ratings to hold some out" if result.get("accuracy") is None
                     else f"{result['accuracy']:.1%} on {result['heldout_pairs']} held-out comparisons")
         self.result.setText(f"Trained {esc(result['name'])} v{result['version']} on {result['train_pairs']} "
