@@ -97,6 +97,9 @@ def build_parser() -> Parser:
     rs.add_argument("--in", dest="infile", required=True)
     rs.add_argument("--out", required=True)
     reward.add_parser("list", help="list reward models")
+    rv = reward.add_parser("review", help="the held-out comparisons a reward model gets wrong")
+    rv.add_argument("--name", help="reward model (default: the latest)")
+    rv.add_argument("--limit", type=int, default=10)
 
     rate = sub.add_parser("rate", help="choose pairs to rate and answer them").add_subparsers(
         dest="action", required=True, parser_class=Parser)

@@ -153,6 +153,23 @@ def reward_train(args: Namespace) -> dict:
     return result
 
 
+@command("reward review")
+def reward_review(args: Namespace) -> dict:
+    from core.reward_data import find_reward_model, latest_reward_model
+    from core.reward_review import disagreements
+
+    with _store(args) as store:
+        row = find_reward_model(store, args.name) if args.name else latest_reward_model(store)
+        if row is None:
+            raise InputError("There is no reward model yet. Train one: superhf reward train")
+        review = disagreements(store, row, args.limit, device=args.device, on_progress=progress_printer(args))
+    say(args, f"{row['name']} v{row['version']} disagrees with {review.get('wrong_count', 0)} of {review['checked']} "
+              "checked comparisons.")
+    for w in review["wrong"]:
+        say(args, f"- {w['prompt']!r}: it preferred the rejected answer ({1 - w['guess']:.0%} sure)")
+    return {"reward_model": row["name"], "version": row["version"], "review": review}
+
+
 @command("reward score")
 def reward_score(args: Namespace) -> dict:
     from core.rate import score_file

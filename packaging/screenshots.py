@@ -42,7 +42,7 @@ def prepare(home: Path) -> None:
         train = [r["text"] for r in store.all("SELECT text FROM prompts WHERE split = 'train' ORDER BY id")][:12]
         add_ratings(store, simulated_ratings(store, STARTER_NAME, train, 40), source="app")
         train_reward_model(store)
-        config = SuperHFConfig(iterations=2, prompts_per_iteration=4, superbatch_size=4)
+        config = SuperHFConfig(iterations=3, prompts_per_iteration=8, superbatch_size=4)
         run = start_run(store, model=STARTER_NAME, reward="reward", prompts="starter", config=config.to_dict(),
                         name="first-run")
         run_superhf(store, run["name"])
@@ -65,13 +65,17 @@ def shoot(home: Path, out: Path) -> list[Path]:
     window.show()
     out.mkdir(parents=True, exist_ok=True)
     saved = []
+    _settle(app, 6)  # the device probe (a child process) reports
     for i, (key, _title, _cls) in enumerate(PAGES):
         window.show_page(key)
         if key == "reward":
-            window.pages["reward"].train()  # shows its result and the disagreements
-            while window.studio.busy:
-                app.processEvents()
-                time.sleep(0.01)
+            window.pages["reward"].review()  # where the reward model disagrees
+        if key == "export":
+            window.pages["export"].folder.setText(str(home.parent / "screenshot-export"))
+            window.pages["export"].run_export(force=True)
+        while window.studio.busy:
+            app.processEvents()
+            time.sleep(0.01)
         if key == "train":
             window.pages["train"].show_run("first-run")
         _settle(app)

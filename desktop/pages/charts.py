@@ -21,6 +21,7 @@ class MetricChart(QChartView):
         self.x_axis, self.y_axis = QValueAxis(), QValueAxis()
         self.x_axis.setLabelFormat("%d")
         self.x_axis.setTitleText("iteration")
+        self.y_axis.setLabelFormat("%.3g")
         chart.addAxis(self.x_axis, Qt.AlignBottom)
         chart.addAxis(self.y_axis, Qt.AlignLeft)
         self.series: dict[str, QLineSeries] = {}
@@ -57,5 +58,5 @@ class MetricChart(QChartView):
         low, high = min(ys), max(ys)
         pad = (high - low) * 0.1 or abs(high) * 0.1 or 0.1
         self.x_axis.setRange(min(xs), max(max(xs), min(xs) + 1))
-        self.x_axis.setTickCount(min(11, int(max(xs) - min(xs)) + 2))
+        self.x_axis.setTickCount(min(11, int(max(xs) - min(xs)) + 1) if max(xs) > min(xs) else 2)
         self.y_axis.setRange(low - pad, high + pad)

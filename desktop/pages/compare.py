@@ -52,9 +52,9 @@ class ComparePage(Page):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.WidgetWithChildrenShortcut)
             shortcut.activated.connect(lambda c=choice: self.choose(c))
-        undo = QPushButton("Undo (Backspace)", objectName="compare-undo")
-        undo.clicked.connect(self.undo)
-        buttons.addWidget(undo)
+        self.undo_button = QPushButton("Undo (Backspace)", objectName="compare-undo")
+        self.undo_button.clicked.connect(self.undo)
+        buttons.addWidget(self.undo_button)
         shortcut = QShortcut(QKeySequence("Backspace"), self)
         shortcut.setContext(Qt.WidgetWithChildrenShortcut)
         shortcut.activated.connect(self.undo)
@@ -101,6 +101,7 @@ class ComparePage(Page):
             self.right.setPlainText(self.current["right"])
         for b in self.choice_buttons:
             b.setEnabled(self.current is not None)
+        self.undo_button.setEnabled(bool(self.answered))
 
     @staticmethod
     def _rate_text(rate: dict) -> str:

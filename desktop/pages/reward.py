@@ -34,8 +34,11 @@ class RewardPage(Page):
                              "the model itself with LoRA: more accurate with many ratings, minutes to hours on a CPU.")
         self.train_button = QPushButton("Train the reward model", objectName="train-reward")
         self.train_button.clicked.connect(self.train)
+        self.review_button = QPushButton("Where does it disagree with me?", objectName="review-reward")
+        self.review_button.clicked.connect(self.review)
         row.addWidget(self.mode)
         row.addWidget(self.train_button)
+        row.addWidget(self.review_button)
         row.addStretch()
         self.layout_.addLayout(row)
         self.summary = QLabel(objectName="reward-summary", wordWrap=True)
@@ -51,6 +54,7 @@ class RewardPage(Page):
         self.layout_.addWidget(QLabel("<b>Where it disagrees with you</b> (held-out comparisons it gets wrong, "
                                       "most confident first)"))
         self.disagree = QTextBrowser(objectName="disagreements")
+        self.disagree.setPlaceholderText("Train the reward model, or ask where it disagrees with you.")
         self.layout_.addWidget(self.disagree, 2)
         self.refresh()
 
@@ -63,6 +67,7 @@ class RewardPage(Page):
             accuracy = f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "too few ratings"
             for j, value in enumerate((r["name"], r["version"], r["mode"], r["pairs"], accuracy)):
                 self.table.setItem(i, j, QTableWidgetItem(str(value)))
+        self.review_button.setEnabled(bool(rows))
         self.summary.setText(f"{pairs} comparisons with a winner are stored." + (
             "" if pairs >= 20 else " Rate at least 20 for a held-out accuracy; the model can still be trained."))
 
@@ -70,6 +75,10 @@ class RewardPage(Page):
         mode = self.mode.currentData()
 
         self.command("Training the reward model", ["reward", "train", "--mode", mode, "--review"], self._trained)
+
+    def review(self) -> None:
+        self.command("Checking the reward model against your ratings", ["reward", "review"],
+                     lambda result: self.show_disagreements(result["review"]))
 
     def _trained(self, result: dict) -> None:
         review = result["review"]

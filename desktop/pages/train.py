@@ -3,6 +3,7 @@ train`` in a child process (see desktop.jobs): the window stays alive whatever h
 
 from __future__ import annotations
 
+import json
 import time
 
 from PySide6.QtWidgets import (
@@ -72,7 +73,9 @@ class TrainPage(Page):
         self.name = QLineEdit(placeholderText="automatic")
         form.addRow("Run name", self.name)
         top.addLayout(form, 1)
-        self.advanced = QGroupBox("Advanced", checkable=True, checked=False)
+        self.show_advanced = QCheckBox("Show advanced settings", objectName="show-advanced")
+        form.addRow("", self.show_advanced)
+        self.advanced = QGroupBox("Advanced", visible=False)
         adv = QFormLayout(self.advanced)
         self.kl = _double(0.0, 10.0, d.kl_coefficient, 0.05, 2)
         self.kl.setToolTip("How strongly the model is held near where it started. Lower learns faster but risks "
@@ -85,11 +88,7 @@ class TrainPage(Page):
         for label, widget in (("KL coefficient", self.kl), ("Learning rate", self.lr),
                               ("Longest answer (tokens)", self.max_tokens), ("Seed", self.seed), ("", self.full)):
             adv.addRow(label, widget)
-        for child in self.advanced.findChildren(QLabel) + [self.kl, self.lr, self.max_tokens, self.seed, self.full]:
-            child.setVisible(False)
-        self.advanced.toggled.connect(lambda on: [w.setVisible(on) for w in
-                                                  self.advanced.findChildren(QLabel) +
-                                                  [self.kl, self.lr, self.max_tokens, self.seed, self.full]])
+        self.show_advanced.toggled.connect(self.advanced.setVisible)
         top.addWidget(self.advanced, 1)
         self.layout_.addLayout(top)
 
@@ -176,12 +175,21 @@ class TrainPage(Page):
     def show_run(self, name: str) -> None:
         """Draw a stored run's iterations (the charts of a run that ended or was interrupted)."""
         with self.studio.store() as store:
-            row = store.one("SELECT id FROM runs WHERE name = ?", [name])
+            row = store.one("SELECT id, status, config FROM runs WHERE name = ?", [name])
             its = iterations(store, row["id"]) if row else []
         for chart in (self.reward_chart, self.kl_chart, self.diversity_chart):
             chart.clear()
         for it in its:
             self._plot(it["iteration"], it)
+        if row is not None and self.job is None:
+            done = max((it["iteration"] for it in its), default=0)
+            total = json.loads(row["config"]).get("iterations")
+            self.phase.setText(f"Run “{name}”: {row['status']}, {done} of {total} iterations done.")
+            last = its[-1] if its else {}
+            if last.get("example"):
+                self.example.setPlainText(f"Prompt: {last['example']['prompt']}\n\n{last['example']['completion']}")
+            if last.get("warnings"):
+                self._warn(last["warnings"][-1])
 
     def offer_resume(self) -> None:
         """At start-up: a run that was interrupted (the app or the computer stopped) is offered."""
