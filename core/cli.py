@@ -150,6 +150,7 @@ def build_parser() -> Parser:
     cp.add_argument("--seed", type=int, default=0)
     compare.add_parser("stats", help="the tuned model's win rate so far").add_argument("run")
     sub.add_parser("device", help="the device training would use")
+    sub.add_parser("doctor", help="check the workspace: database integrity and the files it points at")
 
     bench = sub.add_parser("bench", help="benchmarks: sampling speed, reward-model accuracy, SuperHF").add_subparsers(
         dest="action", required=True, parser_class=Parser)
@@ -203,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     except SuperHFError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # the system refused: the disk, permissions, a file that vanished
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
+        return 1
     except Exception as e:  # a bug of ours: still one line, plus the way to see more
         if os.environ.get("SUPERHF_DEBUG"):
             raise
@@ -212,6 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, default=str))
     return 0
+
+
+def os_error_message(e: OSError) -> str:
+    """An operating-system refusal in plain words, with what to do."""
+    import errno
+
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    if e.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
+        return (f"The disk is full{where}. Free some space (or choose another folder) and run the command again; "
+                "work finished before this is stored.")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"Permission denied{where}. Choose a folder you can write to, or fix its permissions."
+    return f"The system refused: {e.strerror or e}{where}. Check the path and try again."
 
 
 def say(args: argparse.Namespace, text: str) -> None:

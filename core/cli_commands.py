@@ -256,3 +256,22 @@ def bench_reward(args: Namespace) -> dict:
     with _store(args) as store:
         return run(store, model=args.model, repeats=args.repeats, device=args.device,
                    on_progress=progress_printer(args), say=lambda t: say(args, t))
+
+
+@command("doctor")
+def doctor(args: Namespace) -> dict:
+    from core.doctor import check_workspace
+    from core.errors import SuperHFError
+
+    with _store(args) as store:
+        report = check_workspace(store)
+        say(args, f"Workspace {store.workspace.home}: " + ", ".join(f"{n} {t}" for t, n in report["counts"].items())
+            + f"; {report['backups']} database backups.")
+    for line in report["notes"]:
+        say(args, f"note: {line}")
+    for line in report["problems"]:
+        say(args, f"problem: {line}")
+    if report["problems"]:
+        raise SuperHFError(f"{len(report['problems'])} problem(s) found; each is listed above with what to do.")
+    say(args, "No problems found.")
+    return report

@@ -179,11 +179,22 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def migrate(db: sqlite_utils.Database) -> list[str]:
-    """Run every migration not yet recorded; return the names of those that ran."""
+class NewerDatabase(Exception):
+    """The database records migrations this version does not know."""
+
+
+def migrate(db: sqlite_utils.Database, backup=None) -> list[str]:
+    """Run every migration not yet recorded; return the names of those that ran. ``backup()``
+    is called first when an existing database is about to change."""
     if "_migrations" not in db.table_names():
         db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    unknown = sorted(done - {fn.__name__ for fn in MIGRATIONS})
+    if unknown:
+        raise NewerDatabase(f"This workspace was written by a newer version of SuperHF Studio (it has "
+                            f"{', '.join(unknown)}). Update the app to open it; it was left untouched.")
+    if done and backup is not None and any(fn.__name__ not in done for fn in MIGRATIONS):
+        backup()  # an existing database is copied before its schema changes
     ran = []
     for fn in MIGRATIONS:
         if fn.__name__ in done:  # checked without a write lock: opening a current store never waits

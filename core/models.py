@@ -71,6 +71,8 @@ def check_model_folder(folder: Path) -> None:
                 "AutoModelForCausalLM.from_pretrained(folder).save_pretrained(new_folder), "
                 "then import the new folder.")
         raise InputError(f"{folder} has no model weights (*.safetensors).")
+    for weights in sorted(folder.glob("*.safetensors")):
+        check_safetensors(weights)
     from transformers import AutoConfig
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
@@ -82,6 +84,28 @@ def check_model_folder(folder: Path) -> None:
     if config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
         raise InputError(f"The model in {folder} is a '{config.model_type}', which is not a "
                          "text-generation (causal LM) model.")
+
+
+def check_safetensors(path: Path) -> None:
+    """Refuse a safetensors file whose header is broken or whose tensors run past its end (a
+    copy cut short): checked from the header alone, without reading the weights."""
+    import json
+    import struct
+
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            if header_len > min(size - 8, 100 * 2**20):
+                raise ValueError("header length past the end of the file")
+            header = json.loads(f.read(header_len))
+        end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    except (ValueError, KeyError, TypeError, IndexError, struct.error) as e:
+        raise InputError(f"{path.name} in {path.parent} is not a valid safetensors file ({e}). Copy it again "
+                         "from its source.") from e
+    if 8 + header_len + end > size:
+        raise InputError(f"{path.name} in {path.parent} is cut short: it holds {size:,} bytes of "
+                         f"{8 + header_len + end:,}. Copy it again from its source.")
 
 
 def _first_line(e: BaseException) -> str:

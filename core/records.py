@@ -16,6 +16,7 @@ from typing import Iterable
 
 from core.errors import InputError, NotFoundError
 
+MAX_TEXT_CHARS = 100_000  # a prompt or answer longer than this is a pasting accident, not data
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".txt": "text"}
 
 
@@ -100,6 +101,9 @@ def require_text(name: str, n: int, record: dict, field: str) -> str:
         raise InputError(f"{name} line {n}: '{field}' must be text, not {type(value).__name__}.")
     if not value.strip():
         raise InputError(f"{name} line {n}: '{field}' is empty.")
+    if len(value) > MAX_TEXT_CHARS:
+        raise InputError(f"{name} line {n}: '{field}' is {len(value):,} characters long; the most is "
+                         f"{MAX_TEXT_CHARS:,}. Shorten it or leave it out.")
     return value
 
 

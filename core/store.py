@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
 import sqlite_utils
 
 from core.errors import InputError, NotFoundError
-from core.migrations import migrate, now
+from core.migrations import NewerDatabase, migrate, now
 from core.workspace import Workspace, open_workspace
 
 BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another process's write to end
@@ -33,12 +34,34 @@ class Store:
             if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 self.db.enable_wal()
             self.db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: no corruption on crash
-            migrate(self.db)
+            migrate(self.db, backup=self.backup)
+        except NewerDatabase as e:
+            conn.close()
+            raise InputError(str(e)) from None
+        except sqlite3.OperationalError as e:  # the disk or the file system, not the file's contents
+            raise InputError(
+                f"The workspace database {workspace.db_path} cannot be used: {e}. Check that the disk has free "
+                "space and the folder is writable, then try again.") from e
         except sqlite3.DatabaseError as e:
             raise InputError(
-                f"The workspace database {workspace.db_path} cannot be opened: {e}. "
-                "If the file is damaged, restore it from a backup or start a new workspace with --home."
+                f"The workspace database {workspace.db_path} cannot be opened: {e}. If the file is damaged, "
+                f"restore the newest copy from {workspace.home / 'backups'} or start a new workspace with --home."
             ) from e
+
+    def backup(self) -> Path:
+        """A consistent copy of the database (SQLite's online backup) in the workspace's
+        backups/ folder; the newest five are kept."""
+        folder = self.workspace.home / "backups"
+        folder.mkdir(exist_ok=True)
+        target = folder / f"superhf-{now().replace(':', '').replace('-', '')[:15]}.db"
+        copy = sqlite3.connect(str(target))
+        try:
+            self.db.conn.backup(copy)
+        finally:
+            copy.close()
+        for old in sorted(folder.glob("superhf-*.db"))[:-5]:
+            old.unlink()
+        return target
 
     def close(self) -> None:
         self.db.conn.close()

@@ -146,6 +146,7 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
         raise InputError(f"{world} processes need prompts per iteration divisible by {world}, "
                          f"not {config.prompts_per_iteration}.")
     device = str(accelerator.device) if accelerator is not None else device
+    check_memory(model_row, config, device)
     policy = build_policy(Path(model_row["path"]), config, device=device, name=model_row["name"],
                           checkpoint=Path(checkpoint["path"]) if checkpoint else None)
     if accelerator is not None:  # gradients averaged across processes on every backward pass
@@ -201,6 +202,35 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
     if main:
         set_status(store, run["id"], "finished")
     return {"run": run["name"], "iterations": iterations(store, run["id"])}
+
+
+def memory_needed(parameters: int, vocab: int, config: SuperHFConfig) -> int:
+    """Bytes a run needs at its peak on a CPU (float32): the policy; with full fine-tuning a
+    frozen copy, gradients and two AdamW moments; a bfloat16 copy for sampling; and the logits
+    of a micro-batch (policy, reference, their gradient and softmax)."""
+    weights = 4 * parameters
+    training = weights * 4 if not config.lora else weights // 50  # LoRA: adapters and their state are small
+    sampling = 2 * parameters
+    tokens = config.minibatch_size * (config.max_new_tokens + 256)  # completion plus a long prompt
+    logits = 4 * 4 * tokens * vocab
+    return weights + training + sampling + logits
+
+
+def check_memory(model_row: dict, config: SuperHFConfig, device: Optional[str]) -> None:
+    """Refuse, with an estimate, a run that cannot fit in this computer's memory, before
+    loading anything (on a GPU, running out of memory halves the micro-batch instead)."""
+    from core.devices import choose_device
+    from core.sampler import available_memory
+
+    if not model_row.get("parameters") or not choose_device(device).startswith("cpu"):
+        return
+    config_file = Path(model_row["path"]) / "config.json"
+    vocab = json.loads(config_file.read_text()).get("vocab_size", 50_000) if config_file.is_file() else 50_000
+    need, free = memory_needed(model_row["parameters"], vocab, config), available_memory("cpu")
+    if need > free:
+        raise InputError(f"This run needs about {need / 2**30:.1f} GiB of memory and {free / 2**30:.1f} GiB is free. "
+                         + ("Drop --full to train LoRA adapters instead, " if not config.lora else "")
+                         + "use a smaller model, or close other programs.")
 
 
 def _prompts(store: Store, run: dict, config: SuperHFConfig) -> tuple[list[str], list[str]]:

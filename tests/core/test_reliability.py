@@ -1,0 +1,62 @@
+"""The database's safety nets (a backup before a schema change, a newer database left
+alone), ``superhf doctor``, and a run that cannot fit in memory refused before loading."""
+
+import shutil
+import sqlite3
+
+import pytest
+
+from conftest import superhf
+from core.doctor import check_workspace
+from core.errors import InputError
+from core.migrations import MIGRATIONS
+from core.store import open_store
+from core.superhf import check_memory, memory_needed
+from core.superhf_config import SuperHFConfig
+
+
+def test_an_existing_database_is_backed_up_before_its_schema_changes(home, tiny_model):
+    with open_store(home) as store:
+        assert not (home / "backups").exists()  # a current database is not copied on every open
+        last = MIGRATIONS[-1].__name__
+        store.db.execute("DELETE FROM _migrations WHERE name = ?", [last])  # as if written before the newest one
+        store.db.execute("DROP TABLE comparisons")
+        store.db.conn.commit()
+    with open_store(home) as store:  # migrates again, after a backup
+        assert store.one("SELECT 1 FROM _migrations WHERE name = ?", [last])
+    backups = list((home / "backups").glob("superhf-*.db"))
+    assert len(backups) == 1
+    copy = sqlite3.connect(str(backups[0]))
+    assert copy.execute("SELECT name FROM models").fetchall() == [("tiny",)]  # the data, before the change
+    assert "comparisons" not in {r[0] for r in copy.execute("SELECT name FROM sqlite_master")}
+    copy.close()
+
+
+def test_doctor_finds_missing_files_and_says_what_to_do(home, store, tiny_model_dir, tmp_path):
+    from core.models import import_model
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, folder)
+    import_model(store, folder, name="mine")  # used where it is
+    assert check_workspace(store)["ok"]
+    result = superhf("doctor", home=home)
+    assert result.returncode == 0 and "No problems found" in result.stdout
+    shutil.rmtree(folder)
+    report = check_workspace(store)
+    assert not report["ok"] and "import the model again" in report["problems"][0]
+    result = superhf("doctor", home=home)
+    assert result.returncode == 1 and "problem: Model 'mine'" in result.stdout
+    assert result.stderr.strip().startswith("error: 1 problem(s) found")
+
+
+def test_a_run_too_big_for_memory_is_refused_with_an_estimate(monkeypatch, store, tiny_model):
+    import core.sampler
+
+    row = dict(store.model(tiny_model), parameters=7_000_000_000)
+    monkeypatch.setattr(core.sampler, "available_memory", lambda device: 16 * 2**30)
+    with pytest.raises(InputError, match=r"needs about \d+\.\d GiB of memory and 16\.0 GiB is free\. Drop --full"):
+        check_memory(row, SuperHFConfig(lora=False), "cpu")
+    lora = memory_needed(7_000_000_000, 32000, SuperHFConfig())
+    full = memory_needed(7_000_000_000, 32000, SuperHFConfig(lora=False))
+    assert 40 * 2**30 < lora < full  # 28 GB of float32 weights, a bf16 copy; full adds gradients and AdamW
+    check_memory(dict(row, parameters=1_000_000), SuperHFConfig(), "cpu")  # a small model passes
