@@ -3,6 +3,9 @@ metrics, checkpoints recorded once safely on disk, status kept current."""
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
+
 import json
 import re
 from typing import Optional
@@ -96,3 +99,40 @@ def start_run(store: Store, *, model: str, reward: str, prompts: str, config: di
         raise NotFoundError(f"No prompt set or file named '{prompts}'. Import prompts first: superhf prompts import FILE")
     return create_run(store, name=name, model_id=model_row["id"], reward_model_id=reward_row["id"],
                       prompt_set_id=set_row["id"], config=config)
+
+
+@contextmanager
+def run_lock(store: Store, name: str):
+    """Held while a process trains run ``name``: a second process (the app and a terminal, say)
+    is refused instead of writing the same checkpoints. The operating system releases it when
+    the holder exits, even killed."""
+    path = store.workspace.checkpoints_dir / f".{name}.lock"
+    handle = open(path, "a+")
+    try:
+        if not _try_lock(handle):
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise InputError(f"Run '{name}' is being trained by {holder} right now. Wait for it to finish or stop "
+                             "it first; then resume.")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
+def _try_lock(handle) -> bool:
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False

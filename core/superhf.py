@@ -14,6 +14,7 @@ import json
 import math
 import random
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -26,7 +27,7 @@ from core.generation import SamplingSettings, sample
 from core.metrics import distinct_n, self_bleu
 from core.policy import Policy, build_policy
 from core.progress import CancelToken, ProgressCallback, report
-from core.runs import get_run, iterations, last_checkpoint, record_iteration, set_status
+from core.runs import get_run, iterations, last_checkpoint, record_iteration, run_lock, set_status
 from core.store import Store
 from core.superhf_config import SuperHFConfig
 from core.superhf_step import MicroBatch, optimise_step
@@ -130,18 +131,25 @@ def evaluate(policy: Policy, reward_fn: RewardFn, eval_prompts: Sequence[str], c
 def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = None, device: Optional[str] = None,
                 on_progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> dict:
     """Run (or resume) a stored run from its last completed iteration to its last one."""
-    from transformers import get_cosine_schedule_with_warmup
-
     cancel = cancel or CancelToken()
     run = get_run(store, run_name)
     config = SuperHFConfig.from_dict(json.loads(run["config"]))
     train_prompts, eval_prompts = _prompts(store, run, config)
-    checkpoint = last_checkpoint(store, run["id"])
-    start = checkpoint["iteration"] + 1 if checkpoint else 1
-    model_row = store.one("SELECT * FROM models WHERE id = ?", [run["model_id"]])
     accelerator = make_accelerator(device)  # None in one process
     main, rank, world = (True, 0, 1) if accelerator is None else \
         (accelerator.is_main_process, accelerator.process_index, accelerator.num_processes)
+    with run_lock(store, run["name"]) if main else nullcontext():  # one process trains a run at a time
+        return _train(store, run, config, train_prompts, eval_prompts, accelerator, main, rank, world, device,
+                      reward_fn, on_progress, cancel)
+
+
+def _train(store, run, config, train_prompts, eval_prompts, accelerator, main, rank, world, device, reward_fn,
+           on_progress, cancel) -> dict:
+    from transformers import get_cosine_schedule_with_warmup
+
+    checkpoint = last_checkpoint(store, run["id"])  # read under the lock: no other process is adding to it
+    start = checkpoint["iteration"] + 1 if checkpoint else 1
+    model_row = store.one("SELECT * FROM models WHERE id = ?", [run["model_id"]])
     if config.prompts_per_iteration % world:
         raise InputError(f"{world} processes need prompts per iteration divisible by {world}, "
                          f"not {config.prompts_per_iteration}.")
@@ -154,6 +162,8 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
     if reward_fn is None:
         from core.reward import RewardScorer
 
+        if run["reward_model_id"] is None:
+            raise InputError(f"Run '{run['name']}' has no reward model. Start a new run with --reward.")
         scorer = RewardScorer(store.one("SELECT * FROM reward_models WHERE id = ?", [run["reward_model_id"]]), device)
         reward_fn = scorer.score
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
@@ -180,10 +190,12 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
                 accelerator.wait_for_everyone()
                 if not main:
                     continue  # the main process evaluates, saves and records
+            report(on_progress, "evaluating", iteration, config.iterations)
             metrics["eval_reward"] = evaluate(policy, reward_fn, eval_prompts, config, cancel)
             if first_distinct is None:
                 first_distinct = metrics["distinct_2"]
             metrics["warnings"] = metrics.pop("notes") + _warnings(metrics, first_distinct)
+            report(on_progress, "saving checkpoint", iteration, config.iterations)
             path = save_checkpoint(store, run["name"], iteration, policy, optimizer, scheduler,
                                    {"run": run["name"], "metrics": metrics})
             record_iteration(store, run["id"], iteration, metrics, str(path))

@@ -30,7 +30,9 @@ from desktop.pages.charts import MetricChart
 from desktop.studio import show_error
 
 PHASES = {"generating": "sampling answers", "scoring": "scoring answers", "updating": "updating the model",
-          "iteration": "iteration", "loading": "loading the model"}
+          "evaluating": "evaluating", "saving checkpoint": "saving a checkpoint", "iteration": "iteration",
+          "loading model": "loading the model"}
+WITHIN = ("generating", "scoring", "updating")  # stages whose done/total count within one iteration
 
 
 def _spin(lo, hi, value, tip, step=1):
@@ -277,7 +279,8 @@ class TrainPage(Page):
                     self._warn(w)
         done, total = getattr(self, "_iteration", (0, 0))
         if total:
-            part = event.done / event.total if event.stage != "iteration" and event.total else 0.0
+            part = (event.done / event.total if event.stage in WITHIN and event.total else
+                    0.95 if event.stage in ("evaluating", "saving checkpoint") else 0.0)
             fraction = min(1.0, (done + part) / total)
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * fraction))
@@ -285,7 +288,7 @@ class TrainPage(Page):
             left = elapsed / fraction * (1 - fraction) if fraction > 0.02 else None
             eta = f", about {_duration(left)} left" if left is not None else ""
             phase = PHASES.get(event.stage, event.stage)
-            step = f" {event.done} / {event.total}" if event.stage != "iteration" else ""
+            step = f" {event.done} / {event.total}" if event.stage in WITHIN else ""
             self.phase.setText(f"Iteration {min(done + 1, total)} of {total}: {phase}{step}{eta}")
 
     def _plot(self, iteration: int, metrics: dict) -> None:

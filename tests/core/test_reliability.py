@@ -60,3 +60,34 @@ def test_a_run_too_big_for_memory_is_refused_with_an_estimate(monkeypatch, store
     full = memory_needed(7_000_000_000, 32000, SuperHFConfig(lora=False))
     assert 40 * 2**30 < lora < full  # 28 GB of float32 weights, a bf16 copy; full adds gradients and AdamW
     check_memory(dict(row, parameters=1_000_000), SuperHFConfig(), "cpu")  # a small model passes
+
+
+def test_a_run_being_trained_is_not_trained_twice(home, store, tiny_model):
+    import os
+
+    from core.prompts import add_prompts, parse_typed
+    from core.runs import create_run, run_lock
+
+    add_prompts(store, parse_typed("Hello\nWhy?\nHow?"), "qs")
+    create_run(store, name="busy", model_id=store.model(tiny_model)["id"], reward_model_id=None,
+               prompt_set_id=store.one("SELECT id FROM prompt_sets")["id"], config=SuperHFConfig().to_dict())
+    with run_lock(store, "busy"):  # as if another process were training it
+        result = superhf("resume", "busy", home=home)
+        assert result.returncode == 1
+        assert f"being trained by process {os.getpid()}" in result.stderr and "Wait for it" in result.stderr
+    with run_lock(store, "busy"):  # released when its holder let go
+        pass
+
+
+def test_the_code_loads_no_pickles_and_runs_no_remote_code():
+    """Weights come from safetensors and GGUF; optimizer state through torch.load with
+    weights_only=True; transformers never with trust_remote_code=True."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sources = {p: p.read_text() for d in ("core", "desktop") for p in (root / d).rglob("*.py")}
+    loads = [(p.name, m.group(0)) for p, text in sources.items() for m in re.finditer(r"torch\.load\([^)]*\)", text)]
+    assert loads and all("weights_only=True" in call for _, call in loads), loads
+    assert not [p for p, text in sources.items() if re.search(r"trust_remote_code\s*=\s*True", text)]
+    assert not [p for p, text in sources.items() if re.search(r"\bpickle\.loads?\(|\bimport pickle\b", text)]
