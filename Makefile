@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench screenshots clean
+.PHONY: install run test bench screenshots package package-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ bench: install
 # Photographs of every page of the real app on a virtual X screen (needs Debian's xvfb).
 screenshots: install
 	xvfb-run -a -s "-screen 0 1400x900x24" $(PY) packaging/screenshots.py
+
+# The desktop bundle (PyInstaller, one folder, the starter model inside) in dist/superhf-studio.
+package: install
+	$(PY) -m pip install --quiet -e '.[package]'
+	$(PY) packaging/build.py
+
+# Build it, then run its self-test with no network and open its window offscreen.
+package-test: package
+	$(PY) packaging/smoke_test.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -150,6 +150,7 @@ def build_parser() -> Parser:
     cp.add_argument("--seed", type=int, default=0)
     compare.add_parser("stats", help="the tuned model's win rate so far").add_argument("run")
     sub.add_parser("device", help="the device training would use")
+    sub.add_parser("selftest", help="the whole engine on the starter model in a temporary workspace")
     sub.add_parser("doctor", help="check the workspace: database integrity and the files it points at")
 
     bench = sub.add_parser("bench", help="benchmarks: sampling speed, reward-model accuracy, SuperHF").add_subparsers(

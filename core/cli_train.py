@@ -162,3 +162,10 @@ def device(args: Namespace) -> dict:
         name = f"CPU ({torch.get_num_threads()} threads)"
     say(args, name)
     return {"device": chosen, "name": name}
+
+
+@command("selftest")
+def selftest(args: Namespace) -> dict:
+    from core.selftest import self_test
+
+    return self_test(say=lambda t: say(args, t))

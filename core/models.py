@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,11 @@ class LoadedModel:
 # ---------------------------------------------------------------- checking what the user gave
 
 def starter_gguf() -> Path:
-    """The starter model's GGUF, found without importing its package (which pulls in llm)."""
+    """The starter model's GGUF, found without importing its package (which pulls in llm); in
+    the desktop bundle, the copy beside the executable."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen and (Path(frozen) / "starter" / STARTER_FILE).is_file():
+        return Path(frozen) / "starter" / STARTER_FILE
     spec = importlib.util.find_spec(STARTER_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError("The starter model is not installed. Install it with "

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
-    QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
-)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton
 
 from core.models import list_models
-from desktop.pages.base import Page
+from desktop.pages.base import Page, fill_table, read_only_table
 
 
 class ModelPage(Page):
@@ -33,22 +25,15 @@ class ModelPage(Page):
             buttons.addWidget(button)
         buttons.addStretch()
         self.layout_.addLayout(buttons)
-        self.table = QTableWidget(0, 4, objectName="models")
-        self.table.setHorizontalHeaderLabels(["Name", "Kind", "Parameters", "Architecture"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.verticalHeader().hide()
+        self.table = read_only_table("models", ["Name", "Kind", "Parameters", "Architecture"])
         self.layout_.addWidget(self.table, 1)
         self.refresh()
 
     def refresh(self) -> None:
         with self.studio.store() as store:
             rows = list_models(store)
-        self.table.setRowCount(len(rows))
-        for i, r in enumerate(rows):
-            params = f"{r['parameters'] / 1e6:.0f} M" if r.get("parameters") else "?"
-            for j, value in enumerate((r["name"], r["kind"], params, r.get("architecture") or "")):
-                self.table.setItem(i, j, QTableWidgetItem(str(value)))
+        fill_table(self.table, [(r["name"], r["kind"], f"{r['parameters'] / 1e6:.0f} M" if r.get("parameters") else "?",
+                                 r.get("architecture") or "") for r in rows])
 
     def import_starter(self) -> None:
         self.command("Importing the starter model", ["model", "import", "--starter"])

@@ -5,22 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
 )
 
 from core.prompts import add_prompts, import_prompts, list_sets, parse_typed
 from core.resources import starter_prompts_file
-from desktop.pages.base import Page
+from desktop.pages.base import Page, fill_table, read_only_table
 from desktop.studio import guard
 
 
@@ -39,11 +35,7 @@ class PromptsPage(Page):
             buttons.addWidget(button)
         buttons.addStretch()
         self.layout_.addLayout(buttons)
-        self.table = QTableWidget(0, 3, objectName="prompt-sets")
-        self.table.setHorizontalHeaderLabels(["Set", "Training", "Evaluation"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.verticalHeader().hide()
+        self.table = read_only_table("prompt-sets", ["Set", "Training", "Evaluation"])
         self.layout_.addWidget(self.table, 1)
         typed = QGroupBox("Type or paste prompts, one per line")
         box = QVBoxLayout(typed)
@@ -63,10 +55,7 @@ class PromptsPage(Page):
     def refresh(self) -> None:
         with self.studio.store() as store:
             rows = list_sets(store)
-        self.table.setRowCount(len(rows))
-        for i, r in enumerate(rows):
-            for j, value in enumerate((r["name"], r["train"] or 0, r["eval"] or 0)):
-                self.table.setItem(i, j, QTableWidgetItem(str(value)))
+        fill_table(self.table, [(r["name"], r["train"] or 0, r["eval"] or 0) for r in rows])
 
     def _import(self, path: Path, set_name=None):
         return self.start(f"Importing prompts from {Path(path).name}",  # a file may be large: off the GUI thread

@@ -4,19 +4,15 @@ and read the comparisons where it disagrees with you."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QTextBrowser,
 )
 
 from core.reward_data import list_reward_models
-from desktop.pages.base import Page, esc
+from desktop.pages.base import Page, esc, fill_table, read_only_table
 
 
 class RewardPage(Page):
@@ -45,11 +41,7 @@ class RewardPage(Page):
         self.result = QLabel(objectName="reward-result", wordWrap=True)
         self.layout_.addWidget(self.summary)
         self.layout_.addWidget(self.result)
-        self.table = QTableWidget(0, 5, objectName="reward-models")
-        self.table.setHorizontalHeaderLabels(["Name", "Version", "Mode", "Comparisons", "Held-out accuracy"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
-        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
-        self.table.verticalHeader().hide()
+        self.table = read_only_table("reward-models", ["Name", "Version", "Mode", "Comparisons", "Held-out accuracy"])
         self.layout_.addWidget(self.table, 1)
         self.layout_.addWidget(QLabel("<b>Where it disagrees with you</b> (held-out comparisons it gets wrong, "
                                       "most confident first)"))
@@ -62,11 +54,9 @@ class RewardPage(Page):
         with self.studio.store() as store:
             rows = list_reward_models(store)
             pairs = store.one("SELECT count(*) AS n FROM ratings WHERE kind = 'pair' AND outcome = 'chosen'")["n"]
-        self.table.setRowCount(len(rows))
-        for i, r in enumerate(rows):
-            accuracy = f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "too few ratings"
-            for j, value in enumerate((r["name"], r["version"], r["mode"], r["pairs"], accuracy)):
-                self.table.setItem(i, j, QTableWidgetItem(str(value)))
+        fill_table(self.table, [(r["name"], r["version"], r["mode"], r["pairs"],
+                                 f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "too few ratings")
+                                for r in rows])
         self.review_button.setEnabled(bool(rows))
         self.summary.setText(f"{pairs} comparisons with a winner are stored." + (
             "" if pairs >= 20 else " Rate at least 20 for a held-out accuracy; the model can still be trained."))

@@ -2,7 +2,7 @@
 rate pairs by keyboard, train the reward model, run one SuperHF iteration in the child
 process, compare blind, export, and load the export in plain transformers."""
 
-from gui_helpers import close_dialogs, dialogs, wait_idle
+from gui_helpers import close_dialogs, dialogs, small_run, wait_idle
 from PySide6.QtCore import Qt
 from transformers import AutoModelForCausalLM
 
@@ -61,10 +61,7 @@ def test_from_an_empty_workspace_to_an_exported_model(qtbot, window, tiny_model_
     # 5. Train: one small iteration in the child process
     window.show_page("train")
     train = window.pages["train"]
-    train.iterations.setValue(1)
-    train.prompts.setValue(2)
-    train.superbatch.setValue(2)
-    train.max_tokens.setValue(8)
+    small_run(train, 1)
     qtbot.mouseClick(train.start_button, Qt.LeftButton)
     assert studio.busy and not train.start_button.isEnabled()
     wait_idle(qtbot, studio, 180000)

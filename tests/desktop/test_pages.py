@@ -1,10 +1,10 @@
 """Each page on its own: what it shows, and the plain-words dialog a person's mistake gets
 (the details in the workspace's log, nothing stored lost)."""
 
+from gui_helpers import close_dialogs, dialogs, wait_idle
 from PySide6.QtCore import Qt
 
 from core.store import open_store
-from gui_helpers import close_dialogs, dialogs, wait_idle
 
 
 def test_every_page_opens_and_the_window_has_its_menus(qtbot, window):

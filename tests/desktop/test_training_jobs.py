@@ -4,7 +4,7 @@ workspace reopened with an interrupted run that is offered for resuming."""
 import os
 import signal
 
-from gui_helpers import close_dialogs, dialogs, wait_idle
+from gui_helpers import close_dialogs, dialogs, small_run, wait_idle
 from PySide6.QtCore import Qt
 
 from core.runs import get_run, iterations
@@ -14,11 +14,7 @@ from core.store import open_store
 def start_long_run(qtbot, window, name: str):
     window.show_page("train")
     train = window.pages["train"]
-    train.iterations.setValue(50)
-    train.prompts.setValue(2)
-    train.superbatch.setValue(2)
-    train.max_tokens.setValue(8)
-    train.name.setText(name)
+    small_run(train, 50, name)
     qtbot.mouseClick(train.start_button, Qt.LeftButton)
     job = window.studio.job
     assert job is not None and job.running
