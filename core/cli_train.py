@@ -169,3 +169,14 @@ def selftest(args: Namespace) -> dict:
     from core.selftest import self_test
 
     return self_test(say=lambda t: say(args, t))
+
+
+@command("bench compare")
+def bench_compare(args: Namespace) -> dict:
+    from core.bench_compare import bench_compare as run
+
+    with open_store(args.home) as store:
+        return run(store, model=args.model, seeds=args.seeds, budget=args.budget, ratings=args.ratings,
+                   per_prompt=args.answers,
+                   out=Path(args.out).expanduser() if args.out else None, device=args.device,
+                   on_progress=progress_printer(args), say=lambda t: say(args, t))

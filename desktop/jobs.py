@@ -148,6 +148,12 @@ class ProcessJob(Job):
         env = QProcessEnvironment.systemEnvironment()
         env.insert("PYTHONUNBUFFERED", "1")
         env.insert("SUPERHF_NICE", str(ENGINE_NICENESS))
+        if getattr(sys, "frozen", False):  # in the bundle: the child gets the library path the user had
+            original = env.value("LD_LIBRARY_PATH_ORIG")  # saved there by PyInstaller's bootloader
+            if original:
+                env.insert("LD_LIBRARY_PATH", original)
+            else:
+                env.remove("LD_LIBRARY_PATH")
         self.proc.setProcessEnvironment(env)
         self.proc.readyReadStandardError.connect(self._read_stderr)
         self.proc.finished.connect(self._finished)

@@ -83,3 +83,20 @@ def test_one_job_at_a_time_and_cancel_from_the_status_bar(qtbot, window, tiny_mo
     qtbot.mouseClick(window.cancel_button, Qt.LeftButton)
     wait_idle(qtbot, window.studio, 5000)
     assert window.job_label.text() == "Ready" and not window.cancel_button.isVisible()
+
+
+def test_in_the_bundle_the_engine_is_the_same_executable_with_a_clean_library_path(qtbot, monkeypatch, home):
+    import sys
+
+    from desktop.jobs import ProcessJob
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/bundle/_internal")
+    monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/local/lib")
+    job = ProcessJob("Training", str(home), ["train", "--iterations", "1"])
+    assert job.proc.program() == sys.executable
+    assert job.proc.arguments()[:3] == ["--superhf-cli", "--home", str(home)]
+    assert job.proc.processEnvironment().value("LD_LIBRARY_PATH") == "/usr/local/lib"
+    monkeypatch.delenv("LD_LIBRARY_PATH_ORIG")
+    job = ProcessJob("Training", str(home), ["device"])
+    assert not job.proc.processEnvironment().contains("LD_LIBRARY_PATH")
