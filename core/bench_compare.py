@@ -29,6 +29,8 @@ from core.bench_superhf import _judge, seed_workspace, simulated_ratings
 from core.errors import Cancelled
 from core.progress import CancelToken
 from core.store import Store, open_store
+from core.superhf import _mean
+from core.superhf import _std as _spread
 from core.superhf_config import SuperHFConfig
 
 METHODS = ("superhf", "best_of_n", "feedme")
@@ -136,19 +138,6 @@ def _kl_to_base(policy, prompts: list[str], seed: int) -> float:
     mask = batch.completion_mask[:, 1:].float()
     kl = (log_p.exp() * (log_p - log_q)).sum(-1)
     return float((kl * mask).sum() / mask.sum().clamp(min=1))
-
-
-def _mean(xs) -> float:
-    xs = list(xs)
-    return sum(xs) / len(xs) if xs else 0.0
-
-
-def _spread(xs) -> float:
-    xs = list(xs)
-    if len(xs) < 2:
-        return 0.0
-    m = _mean(xs)
-    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
 
 
 def bench_compare(store: Store, *, model: Optional[str] = None, seeds: int = 3, budget: float = 150.0,

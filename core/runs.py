@@ -3,11 +3,10 @@ metrics, checkpoints recorded once safely on disk, status kept current."""
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-
 import json
+import os
 import re
+from contextlib import contextmanager
 from typing import Optional
 
 from core.errors import InputError, NotFoundError

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator, Optional
 
 import sqlite_utils

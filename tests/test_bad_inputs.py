@@ -11,7 +11,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import superhf, write_jsonl
 from synthetic import banana_ratings
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from conftest import NETGUARD, superhf, write_jsonl
 from test_cli_train import TRAIN, final_state, workspace
 

@@ -7,8 +7,10 @@ import html
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -55,6 +57,16 @@ class Page(QWidget):
             line.setTextInteractionFlags(Qt.TextSelectableByMouse)
             self.layout_.addWidget(line)
         studio.changed.connect(self._changed)
+
+    def button_row(self, buttons: list[tuple[str, str, object]]) -> None:
+        """A row of (text, object name, slot) buttons, left-aligned."""
+        row = QHBoxLayout()
+        for text, name, slot in buttons:
+            button = QPushButton(text, objectName=name)
+            button.clicked.connect(slot)
+            row.addWidget(button)
+        row.addStretch()
+        self.layout_.addLayout(row)
 
     def _changed(self) -> None:
         if self.isVisible():

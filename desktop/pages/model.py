@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton
+from PySide6.QtWidgets import QFileDialog
 
 from core.models import list_models
 from desktop.pages.base import Page, fill_table, read_only_table
@@ -16,15 +16,9 @@ class ModelPage(Page):
 
     def __init__(self, studio):
         super().__init__(studio)
-        buttons = QHBoxLayout()
-        for text, name, slot in (("Use the starter model", "import-starter", self.import_starter),
-                                 ("Import a folder…", "import-folder", self.import_folder),
-                                 ("Import a .gguf file…", "import-gguf", self.import_gguf)):
-            button = QPushButton(text, objectName=name)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
-        buttons.addStretch()
-        self.layout_.addLayout(buttons)
+        self.button_row([("Use the starter model", "import-starter", self.import_starter),
+                         ("Import a folder…", "import-folder", self.import_folder),
+                         ("Import a .gguf file…", "import-gguf", self.import_gguf)])
         self.table = read_only_table("models", ["Name", "Kind", "Parameters", "Architecture"])
         self.layout_.addWidget(self.table, 1)
         self.refresh()

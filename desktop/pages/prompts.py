@@ -27,14 +27,8 @@ class PromptsPage(Page):
 
     def __init__(self, studio):
         super().__init__(studio)
-        buttons = QHBoxLayout()
-        for text, name, slot in (("Use the starter prompts", "starter-prompts", self.use_starter),
-                                 ("Import a file…", "import-prompts", self.import_file)):
-            button = QPushButton(text, objectName=name)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
-        buttons.addStretch()
-        self.layout_.addLayout(buttons)
+        self.button_row([("Use the starter prompts", "starter-prompts", self.use_starter),
+                         ("Import a file…", "import-prompts", self.import_file)])
         self.table = read_only_table("prompt-sets", ["Set", "Training", "Evaluation"])
         self.layout_.addWidget(self.table, 1)
         typed = QGroupBox("Type or paste prompts, one per line")
