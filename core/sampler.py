@@ -184,24 +184,26 @@ def decode(model, prompts: Sequence[Sequence[int]], repeats: Sequence[int], *, p
     stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=device)
     done_here = torch.zeros(total, dtype=torch.bool, device=device)  # finished but still in the batch
     with_stop = torch.zeros(total, dtype=torch.bool, device=device)
+    finished = done_in_batch = 0  # rows ended by a stop token: in all, and among the running rows
     for step in range(max_new_tokens):
         token = nucleus_sample(logits, temperature, top_p)
         sampled[alive, step] = token
         stopped = torch.isin(token, stops) & ~done_here
-        if stopped.any():
+        n_stopped = int(stopped.sum())  # the step's one wait for the device
+        if n_stopped:
             ends[alive[stopped]] = step
             with_stop[alive[stopped]] = True
             done_here |= stopped
-        finished = int(with_stop.sum())
+            finished, done_in_batch = finished + n_stopped, done_in_batch + n_stopped
         if on_step is not None:
             on_step(finished)
-        if step == max_new_tokens - 1 or bool(done_here.all()):
+        if step == max_new_tokens - 1 or done_in_batch == len(alive):
             break
-        if int(done_here.sum()) >= max(1, COMPACT_SHARE * len(alive)):
+        if done_in_batch >= max(1, COMPACT_SHARE * len(alive)):
             keep = (~done_here).nonzero().squeeze(-1)
             cache.batch_select_indices(keep)
             alive, token, mask, position = alive[keep], token[keep], mask[keep], position[keep]
-            done_here = done_here[keep]
+            done_here, done_in_batch = done_here[keep], 0
         mask = torch.cat([mask, mask.new_ones((len(alive), 1))], dim=-1)
         position = position + 1
         out = model(input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None],
