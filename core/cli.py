@@ -13,7 +13,7 @@ import threading
 from typing import Any, Callable
 
 import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
-from core.errors import Cancelled, SuperHFError
+from core.errors import Cancelled, SuperHFError, os_error_message
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {}
 
@@ -224,19 +224,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, default=str))
     return 0
-
-
-def os_error_message(e: OSError) -> str:
-    """An operating-system refusal in plain words, with what to do."""
-    import errno
-
-    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-    if e.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
-        return (f"The disk is full{where}. Free some space (or choose another folder) and run the command again; "
-                "work finished before this is stored.")
-    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"Permission denied{where}. Choose a folder you can write to, or fix its permissions."
-    return f"The system refused: {e.strerror or e}{where}. Check the path and try again."
 
 
 def say(args: argparse.Namespace, text: str) -> None:

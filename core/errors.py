@@ -23,3 +23,17 @@ class Cancelled(SuperHFError):
 
     def __init__(self, message: str = "Cancelled."):
         super().__init__(message)
+
+
+def os_error_message(e: OSError) -> str:
+    """An operating-system refusal (a full disk, permissions, a missing file) in plain words,
+    with what to do."""
+    import errno
+
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    if e.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", -1)):
+        return (f"The disk is full{where}. Free some space (or choose another folder) and run the command again; "
+                "work finished before this is stored.")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"Permission denied{where}. Choose a folder you can write to, or fix its permissions."
+    return f"The system refused: {e.strerror or e}{where}. Check the path and try again."

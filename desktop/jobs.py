@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, QTimer, Signal
 
-from core.errors import Cancelled, SuperHFError
+from core.errors import Cancelled, SuperHFError, os_error_message
 from core.progress import CancelToken, Progress
 
 GRACE_MS = 4000  # after asking a child process to stop, how long before it is killed
@@ -68,8 +68,7 @@ class _Runner(QObject):
             self.finished.emit("failed", ("The computer ran out of memory. Close other programs, or choose a "
                                           "smaller model or fewer answers at a time.", traceback.format_exc()))
         except OSError as e:  # disk full, permissions, a file that vanished
-            self.finished.emit("failed", (f"The system refused: {e.strerror or e}. Check the disk has free "
-                                          "space and the workspace folder is writable.", traceback.format_exc()))
+            self.finished.emit("failed", (os_error_message(e), traceback.format_exc()))
         except Exception as e:  # noqa: BLE001 - a bug of ours: the window stays, the log has it
             self.finished.emit("failed", (f"Something went wrong inside SuperHF Studio ({type(e).__name__}: "
                                           f"{e}). Nothing stored was lost; the details are in the log.",
