@@ -203,7 +203,6 @@ def _check_lengths(lm: LoadedModel, encoded: list[list[int]], max_new_tokens: in
     if not limit:
         return
     for i, ids in enumerate(encoded):
-        length = len(ids)
-        if length + max_new_tokens > limit:
-            raise InputError(f"Prompt {i + 1} is {length} tokens long; with {max_new_tokens} new tokens "
+        if len(ids) + max_new_tokens > limit:
+            raise InputError(f"Prompt {i + 1} is {len(ids)} tokens long; with {max_new_tokens} new tokens "
                              f"that passes the model's limit of {limit}. Shorten it or lower --max-new-tokens.")

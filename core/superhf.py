@@ -131,22 +131,21 @@ def evaluate(policy: Policy, reward_fn: RewardFn, eval_prompts: Sequence[str], c
 def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = None, device: Optional[str] = None,
                 on_progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> dict:
     """Run (or resume) a stored run from its last completed iteration to its last one."""
-    cancel = cancel or CancelToken()
     run = get_run(store, run_name)
-    config = SuperHFConfig.from_dict(json.loads(run["config"]))
-    train_prompts, eval_prompts = _prompts(store, run, config)
     accelerator = make_accelerator(device)  # None in one process
-    main, rank, world = (True, 0, 1) if accelerator is None else \
-        (accelerator.is_main_process, accelerator.process_index, accelerator.num_processes)
+    main = accelerator is None or accelerator.is_main_process
     with run_lock(store, run["name"]) if main else nullcontext():  # one process trains a run at a time
-        return _train(store, run, config, train_prompts, eval_prompts, accelerator, main, rank, world, device,
-                      reward_fn, on_progress, cancel)
+        return _train(store, run, accelerator, device, reward_fn, on_progress, cancel or CancelToken())
 
 
-def _train(store, run, config, train_prompts, eval_prompts, accelerator, main, rank, world, device, reward_fn,
-           on_progress, cancel) -> dict:
+def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_fn: Optional[RewardFn],
+           on_progress: Optional[ProgressCallback], cancel: CancelToken) -> dict:
     from transformers import get_cosine_schedule_with_warmup
 
+    config = SuperHFConfig.from_dict(json.loads(run["config"]))
+    train_prompts, eval_prompts = _prompts(store, run, config)
+    main, rank, world = (True, 0, 1) if accelerator is None else \
+        (accelerator.is_main_process, accelerator.process_index, accelerator.num_processes)
     checkpoint = last_checkpoint(store, run["id"])  # read under the lock: no other process is adding to it
     start = checkpoint["iteration"] + 1 if checkpoint else 1
     model_row = store.one("SELECT * FROM models WHERE id = ?", [run["model_id"]])
