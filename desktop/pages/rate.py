@@ -91,8 +91,9 @@ class RatePage(Page):
             b.setVisible(scoring)
         self.right.setVisible(not scoring)
         with self.studio.store() as store:
-            self.current = self._next_answer(store) if scoring else next(iter(open_pairs(store)), None)
-            waiting = len(open_pairs(store))
+            pairs = open_pairs(store)
+            self.current = self._next_answer(store) if scoring else next(iter(pairs), None)
+        waiting = len(pairs)
         if self.current is None:
             self.prompt.setText("")
             self.left.setPlainText("")

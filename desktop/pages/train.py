@@ -172,7 +172,7 @@ class TrainPage(Page):
         self.start_button.setEnabled(ready and not running)
         self.start_button.setToolTip("" if ready else "Needs a model, a reward model and training prompts first.")
         if not running and self.run_name is None and runs:
-            self.show_run(runs[0]["name"])
+            self.show_run(runs[-1]["name"])  # the newest: list_runs is oldest first
 
     def show_run(self, name: str) -> None:
         """Draw a stored run's iterations (the charts of a run that ended or was interrupted)."""
@@ -199,7 +199,7 @@ class TrainPage(Page):
             stopped = [r for r in list_runs(store) if r["status"] in ("running", "failed", "cancelled")]
         if not stopped or self.studio.busy:
             return
-        run = stopped[0]
+        run = stopped[-1]  # the most recent interruption
         box = QMessageBox(QMessageBox.Question, "SuperHF Studio",
                           f"Training run “{run['name']}” stopped before it finished ({run['status']}). Resume it "
                           "from its last finished iteration?", QMessageBox.Yes | QMessageBox.No, self)
