@@ -164,7 +164,8 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
         if run["reward_model_id"] is None:
             raise InputError(f"Run '{run['name']}' has no reward model. Start a new run with --reward.")
         scorer = RewardScorer(store.one("SELECT * FROM reward_models WHERE id = ?", [run["reward_model_id"]]), device)
-        reward_fn = scorer.score
+        def reward_fn(prompts, completions):  # a stop asked for while scoring ends the scoring too
+            return scorer.score(prompts, completions, cancel=cancel)
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
     steps_per_iteration = math.ceil(config.prompts_per_iteration / config.minibatch_size)
     scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.iterations * steps_per_iteration)

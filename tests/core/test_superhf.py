@@ -233,3 +233,31 @@ def test_out_of_memory_with_one_completion_says_what_to_do(store, tiny_model, pr
         run_superhf(store, "r", reward_fn=brevity)
     assert get_run(store, "r")["status"] == "failed"
     assert last_checkpoint(store, get_run(store, "r")["id"]) is None
+
+
+def test_a_stop_asked_for_while_scoring_reaches_the_reward_model(ready_home, monkeypatch):
+    """Scoring a superbatch takes seconds on a CPU: a stop must not wait for it to end."""
+    from core.reward import RewardScorer
+    from core.store import open_store
+
+    seen = []
+    real = RewardScorer.score
+
+    def score(self, prompts, completions, *args, cancel=None, **kwargs):
+        seen.append(cancel)
+        cancel.cancel()  # the user presses Stop while the reward model is busy
+        return real(self, prompts, completions, *args, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(RewardScorer, "score", score)
+    token = CancelToken()
+    with open_store(ready_home) as store:
+        reward = store.one("SELECT id FROM reward_models")["id"]
+        set_id = store.one("SELECT id FROM prompt_sets")["id"]
+        create_run(store, name="s", model_id=store.model("tiny")["id"], reward_model_id=reward, prompt_set_id=set_id,
+                   config=SuperHFConfig(iterations=2, max_new_tokens=6, superbatch_size=2, prompts_per_iteration=2,
+                                        eval_prompts=0).to_dict())
+        with pytest.raises(Cancelled):
+            run_superhf(store, "s", cancel=token)
+        assert seen == [token]  # scoring stopped at its first batch: nothing after it ran
+        assert get_run(store, "s")["status"] == "cancelled"
+        assert [i["iteration"] for i in iterations(store, get_run(store, "s")["id"])] == [0]
