@@ -177,6 +177,6 @@ def bench_compare(args: Namespace) -> dict:
 
     with open_store(args.home) as store:
         return run(store, model=args.model, seeds=args.seeds, budget=args.budget, ratings=args.ratings,
-                   per_prompt=args.answers,
+                   per_prompt=args.answers, sweep_iterations=args.sweep_iterations,
                    out=Path(args.out).expanduser() if args.out else None, device=args.device,
                    on_progress=progress_printer(args), say=lambda t: say(args, t))

@@ -30,13 +30,14 @@ class SuperHFConfig:
     seed: int = 0  # fixes prompts, samples and updates of each iteration: a resumed run repeats itself
     keep_checkpoints: int = 2  # older ones are deleted; each iteration's metrics stay in the store
     lora_targets: Optional[tuple[str, ...]] = None  # None: peft's attention projections for the model type
+    ablation: bool = False  # allows what only the paper's ablations run: a superbatch of 1 (no filtering)
 
     def __post_init__(self):
         for name in ("iterations", "prompts_per_iteration", "superbatch_size", "minibatch_size", "lora_r",
                      "max_new_tokens", "keep_checkpoints"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, not {getattr(self, name)}.")
-        if self.superbatch_size < 2:
+        if self.superbatch_size < 2 and not self.ablation:
             raise InputError("superbatch_size must be at least 2: SuperHF keeps the best of several "
                              "completions, and the paper found 1 does not work.")
         if self.kl_coefficient < 0:
