@@ -14,7 +14,9 @@ from core.store import open_store
 def start_long_run(qtbot, window, name: str):
     window.show_page("train")
     train = window.pages["train"]
-    small_run(train, 50, name)
+    # the most the page allows: on the tiny model an iteration takes ~50 ms, so a shorter run
+    # can end between the first progress line the window shows and the click on Stop
+    small_run(train, 1000, name)
     qtbot.mouseClick(train.start_button, Qt.LeftButton)
     job = window.studio.job
     assert job is not None and job.running
