@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench screenshots package package-test clean
+.PHONY: install run test bench compare screenshots package package-test clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ test: install
 
 bench: install
 	$(VENV)/bin/superhf bench generate
+
+# SuperHF against best-of-N, FeedME and TRL's RLOO, then its sweeps: the report in $(OUT)
+# (about 45 min on a 2-core CPU). `make compare OUT=resources/reports` refreshes the README's.
+OUT ?= report
+compare: install
+	$(VENV)/bin/superhf bench compare --out $(OUT)
 
 # Photographs of every page of the real app on a virtual X screen (needs Debian's xvfb).
 screenshots: install

@@ -83,7 +83,7 @@ def bench_compare(store: Store, *, model: Optional[str] = None, seeds: int = 3, 
                     policy, info = train(seed)
                     results[method].append(judged(policy, seed, info))
                     del policy
-                say(f"seed {seed}: " + ", ".join(f"{m} utility {results[m][-1]['utility']:.3f}"
+                say(f"seed {seed + 1} of {seeds} done: " + ", ".join(f"{m} utility {results[m][-1]['utility']:.3f}"
                                                   for m in ("base", *METHODS)))
             if sweep_iterations:
                 for knob, values in (("superbatch", SUPERBATCHES), ("kl", KL_COEFFICIENTS)):
