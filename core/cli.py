@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any, Callable
 
 import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
@@ -234,14 +235,23 @@ def say(args: argparse.Namespace, text: str) -> None:
     print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
 
 
+JSON_PROGRESS_INTERVAL = 0.05  # seconds; the first, the last and any event with details always go out
+
+
 def progress_printer(args: argparse.Namespace) -> Callable[[Any], None]:
     """Progress on a terminal only: in a pipe or a log, stderr keeps to the one-line error.
     Notices (an out-of-memory retry, say) are printed everywhere. With --progress-json every
     event is one JSON line on stderr: {"progress": stage, "done": .., "total": .., detail...}."""
     tty = sys.stderr.isatty()
+    last = {"stage": None, "at": 0.0}
 
     def on_progress(event) -> None:
         if getattr(args, "progress_json", False):
+            now = time.monotonic()
+            if (event.stage == last["stage"] and 0 < event.done < event.total and not event.detail
+                    and now - last["at"] < JSON_PROGRESS_INTERVAL):
+                return  # a plain step of the same stage: at most one every interval, lest a flood lag the window
+            last.update(stage=event.stage, at=now)
             line = {"progress": event.stage, "done": event.done, "total": event.total, **event.detail}
             print(json.dumps(line, ensure_ascii=False, default=str), file=sys.stderr, flush=True)
             return

@@ -126,3 +126,23 @@ def test_progress_can_be_read_as_json_lines(home, tiny_model_dir, tmp_path):
     generating = [e for e in events if e["progress"] == "generating"]
     assert generating[0] == {"progress": "generating", "done": 0, "total": 4}
     assert generating[-1] == {"progress": "generating", "done": 4, "total": 4}
+
+
+def test_json_progress_thins_a_flood_of_plain_steps_but_keeps_ends_and_details(capsys):
+    """A tiny model steps thousands of times a second; the window must not fall behind."""
+    from argparse import Namespace
+
+    from core.cli import progress_printer
+    from core.progress import Progress
+
+    emit = progress_printer(Namespace(progress_json=True))
+    for done in range(0, 1001):
+        emit(Progress("generating", done, 1000))
+    emit(Progress("generating", 500, 1000, {"notice": "Out of memory while sampling: batch halved to 8."}))
+    emit(Progress("scoring", 1, 4))  # a new stage always goes out
+    events = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    generating = [e for e in events if e["progress"] == "generating"]
+    assert generating[0]["done"] == 0 and generating[-2]["done"] == 1000  # the first and the last step
+    assert len(generating) < 100  # not a thousand lines
+    assert generating[-1]["notice"].startswith("Out of memory")  # details are never dropped
+    assert events[-1] == {"progress": "scoring", "done": 1, "total": 4}
