@@ -15,8 +15,6 @@ touching a widget:
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 import traceback
 from typing import Any, Callable, Optional
@@ -179,11 +177,9 @@ class ProcessJob(Job):
         if not self.running:
             return
         self._cancelling = True
-        pid = self.proc.processId()
-        if pid and hasattr(signal, "SIGINT") and os.name == "posix":
-            os.kill(pid, signal.SIGINT)
-        else:
-            self.proc.terminate()
+        # SIGTERM on POSIX, which the CLI always turns into a clean stop. Not SIGINT: a child
+        # inherits SIGINT ignored from an app started in the background, and never sees it.
+        self.proc.terminate()
         self._kill_timer.start()
 
     def wait(self, ms: int = 30000) -> bool:

@@ -31,7 +31,13 @@ def test_cancel_stops_the_run_and_keeps_its_iterations(qtbot, ready_home):
     window = MainWindow(ready_home)
     qtbot.addWidget(window)
     window.show()
-    train, job = start_long_run(qtbot, window, "long")
+    # As when the app is started in the background from a shell: SIGINT ignored, and the
+    # engine's process inherits that. Stop must still stop it cleanly, not by a kill.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        train, job = start_long_run(qtbot, window, "long")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     qtbot.mouseClick(train.cancel_button, Qt.LeftButton)
     wait_idle(qtbot, window.studio, 30000)
     assert train.phase.text().startswith("Cancelled")
