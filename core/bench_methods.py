@@ -72,7 +72,7 @@ def _probe(policy, scorer, prompts: list[str], seed: int) -> float:
     from core.generation import SamplingSettings, sample
 
     policy.model.eval()
-    answers = sample(policy.lm, prompts, PROBE_ANSWERS, SamplingSettings(max_new_tokens=64, seed=seed, top_p=0.95))
+    answers = sample(policy.lm, prompts, PROBE_ANSWERS, SamplingSettings(max_new_tokens=64, seed=seed))
     return _mean(scorer.score([a.prompt for a in answers], [a.text for a in answers]))
 
 
@@ -108,7 +108,8 @@ def run_feedme(scratch: Store, model_row: dict, scorer, train_prompts: list[str]
                 spent = time.perf_counter() - now
                 deadline, started, next_probe = deadline + spent, started + spent, now + spent + budget / PROBES
             policy.model.train()
-            optimise_step(policy, chosen[start:start + config.minibatch_size], config, optimizer, scheduler, micro)
+            optimise_step(policy, chosen[start:start + config.minibatch_size], config, optimizer, scheduler, micro,
+                          with_kl=False)  # no reference pass: its KL term is off
             steps += 1
         epochs += 1
     policy.model.eval()

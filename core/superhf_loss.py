@@ -12,7 +12,7 @@ whether token t+1 is a completion token."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +45,7 @@ def build_batch(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Se
     return Batch(ids, attention, completion)
 
 
-def superhf_loss(policy_logits: torch.Tensor, reference_logits: torch.Tensor, batch: Batch,
+def superhf_loss(policy_logits: torch.Tensor, reference_logits: Optional[torch.Tensor], batch: Batch,
                  kl_coefficient: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, ce, kl); each a scalar averaged over completion tokens. Logits are (B, T, V)."""
     targets = batch.input_ids[:, 1:]  # (B, T-1): position t predicts token t+1
@@ -53,6 +53,8 @@ def superhf_loss(policy_logits: torch.Tensor, reference_logits: torch.Tensor, ba
     n_tokens = mask.sum().clamp(min=1)
     log_p = F.log_softmax(policy_logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
     ce = -(log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask).sum() / n_tokens
+    if reference_logits is None:  # cross-entropy alone (supervised fine-tuning)
+        return ce, ce.detach(), torch.zeros((), device=ce.device)
     # KL(ref || policy) = sum_v p_ref(v) (log p_ref(v) - log p_policy(v)), per position.
     log_ref = F.log_softmax(reference_logits[:, :-1].float(), dim=-1)
     kl_per_token = (log_ref.exp() * (log_ref - log_p)).sum(-1)  # (B, T-1)

@@ -34,8 +34,9 @@ def _batches(policy: Policy, chunk: Sequence[Completion], size: int) -> list[Bat
 
 
 def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFConfig, optimizer, scheduler,
-                  micro: MicroBatch) -> tuple[float, float]:
-    """Update the policy on ``chunk``; returns its (CE, KL), averaged over completion tokens."""
+                  micro: MicroBatch, with_kl: bool = True) -> tuple[float, float]:
+    """Update the policy on ``chunk``; returns its (CE, KL), averaged over completion tokens.
+    ``with_kl=False``: cross-entropy alone, without the reference model's forward pass."""
     while True:
         optimizer.zero_grad(set_to_none=True)
         try:
@@ -44,7 +45,8 @@ def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFCo
             ce_sum = kl_sum = 0.0
             for batch in batches:
                 logits = policy.trainer(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-                loss, ce, kl = superhf_loss(logits, policy.reference_logits(batch), batch, config.kl_coefficient)
+                reference = policy.reference_logits(batch) if with_kl else None
+                loss, ce, kl = superhf_loss(logits, reference, batch, config.kl_coefficient)
                 share = int(batch.completion_mask[:, 1:].sum()) / total  # token-weighted: sums to the whole loss
                 (loss * share).backward()
                 ce_sum, kl_sum = ce_sum + ce.item() * share, kl_sum + kl.item() * share

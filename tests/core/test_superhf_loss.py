@@ -86,3 +86,13 @@ def test_diversity_metrics_on_hand_made_texts():
     assert self_bleu(same) == pytest.approx(1.0)
     assert self_bleu(varied) < 0.5
     assert self_bleu(["only one"]) == 0.0
+
+
+def test_without_a_reference_the_loss_is_the_cross_entropy_alone():
+    torch.manual_seed(0)
+    batch = build_batch([[1, 2, 3]], [[4, 5, 6]], eos_id=9, pad_id=0)
+    logits = torch.randn(1, batch.input_ids.shape[1], 12)
+    with_kl = superhf_loss(logits, torch.randn_like(logits), batch, 0.35)
+    loss, ce, kl = superhf_loss(logits, None, batch, 0.35)
+    assert torch.allclose(loss, with_kl[1]) and torch.allclose(ce, with_kl[1]) and float(kl) == 0.0
+    assert with_kl[0] > loss  # the KL term, when there is a reference, adds to it
