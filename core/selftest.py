@@ -28,17 +28,17 @@ RATINGS = [  # built in: polite, direct answers preferred
 def self_test(say: Callable[[str], None] = print) -> dict:
     from transformers import AutoModelForCausalLM
 
-    from core.answers import generate_answers
-    from core.export import export
-    from core.generation import SamplingSettings
-    from core.models import STARTER_NAME, import_model
-    from core.prompts import add_prompts
-    from core.ratings import add_ratings, pair
-    from core.reward import train_reward_model
-    from core.runs import start_run
-    from core.store import open_store
-    from core.superhf import run_superhf
-    from core.superhf_config import SuperHFConfig
+    from core.journey.answers import generate_answers
+    from core.journey.export import export
+    from core.sampling.generation import SamplingSettings
+    from core.models.loading import STARTER_NAME, import_model
+    from core.store.prompts import add_prompts
+    from core.store.ratings import add_ratings, pair
+    from core.reward.versions import train_reward_model
+    from core.store.runs import start_run
+    from core.store.database import open_store
+    from core.superhf.run import run_superhf
+    from core.superhf.config import SuperHFConfig
 
     figures = {}
     with tempfile.TemporaryDirectory(prefix="superhf-selftest-") as home:

@@ -18,11 +18,11 @@ def stylesheet() -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--superhf-cli"]:  # the bundle's engine child processes, and the CLI from the bundle
-        from core.cli import main as cli_main
+        from core.cli.main import main as cli_main
 
         return cli_main(argv[1:])
     if argv[:1] == ["--self-test"]:
-        from core.cli import main as cli_main
+        from core.cli.main import main as cli_main
 
         return cli_main(["selftest"])
     parser = argparse.ArgumentParser(prog="superhf-studio", description="SuperHF Studio")

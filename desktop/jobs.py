@@ -126,7 +126,7 @@ def cli_command() -> list[str]:
     or the bundled executable itself (which runs the CLI when its first argument says so)."""
     if getattr(sys, "frozen", False):
         return [sys.executable, "--superhf-cli"]
-    return [sys.executable, "-m", "core.cli"]
+    return [sys.executable, "-m", "core.cli.main"]
 
 
 class ProcessJob(Job):

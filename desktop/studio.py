@@ -13,8 +13,8 @@ from typing import Callable, Optional
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from core.store import Store, open_store
-from core.workspace import open_workspace
+from core.store.database import Store, open_store
+from core.store.workspace import open_workspace
 from desktop.jobs import Job, ProcessJob, ThreadJob
 
 log = logging.getLogger("superhf.desktop")

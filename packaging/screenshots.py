@@ -19,18 +19,18 @@ OUT = ROOT / "resources" / "screenshots"
 
 
 def prepare(home: Path) -> None:
-    from core.bench_superhf import simulated_ratings
-    from core.compare import prepare_comparison
-    from core.models import STARTER_NAME, import_model
-    from core.prompts import import_prompts
-    from core.rate import next_pairs
-    from core.ratings import add_ratings
+    from core.bench.superhf import simulated_ratings
+    from core.journey.compare import prepare_comparison
+    from core.models.loading import STARTER_NAME, import_model
+    from core.store.prompts import import_prompts
+    from core.journey.rating import next_pairs
+    from core.store.ratings import add_ratings
     from core.resources import starter_prompts_file
-    from core.reward import train_reward_model
-    from core.runs import start_run
-    from core.store import open_store
-    from core.superhf import run_superhf
-    from core.superhf_config import SuperHFConfig
+    from core.reward.versions import train_reward_model
+    from core.store.runs import start_run
+    from core.store.database import open_store
+    from core.superhf.run import run_superhf
+    from core.superhf.config import SuperHFConfig
 
     with open_store(home) as store:
         if store.one("SELECT 1 FROM comparisons LIMIT 1"):

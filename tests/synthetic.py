@@ -3,7 +3,7 @@ tiny model's features, and unmistakable, so a reward model trained on it must ge
 
 import random
 
-from core.ratings import pair
+from core.store.ratings import pair
 
 WORDS = "the a of to and in is it you that he was for on are with as his they be at one have this from".split()
 

@@ -7,8 +7,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QTextBrowser
 
-from core.compare import answer_comparison, open_comparisons, undo_comparison, win_rate
-from core.runs import list_runs
+from core.journey.compare import answer_comparison, open_comparisons, undo_comparison, win_rate
+from core.store.runs import list_runs
 from desktop.pages.base import Page, esc
 from desktop.studio import guard
 

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QTextBrowser,
 )
 
-from core.runs import list_runs
+from core.store.runs import list_runs
 from desktop.pages.base import Page, esc
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QPushButton
 
-from core.overview import overview
+from core.journey.overview import overview
 from desktop.pages.base import Page, esc
 
 

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from core.prompts import add_prompts, import_prompts, list_sets, parse_typed
+from core.store.prompts import add_prompts, import_prompts, list_sets, parse_typed
 from core.resources import starter_prompts_file
 from desktop.pages.base import Page, fill_table, read_only_table
 from desktop.studio import guard

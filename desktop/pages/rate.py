@@ -8,8 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QTextBrowser
 
-from core.active import agreement, answer_pair, open_pairs, undo_pair
-from core.ratings import add_ratings, score
+from core.journey.pair_queue import agreement, answer_pair, open_pairs, undo_pair
+from core.store.ratings import add_ratings, score
 from desktop.jobs import Job
 from desktop.pages.base import Page, esc
 from desktop.studio import guard, show_error

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QTextBrowser,
 )
 
-from core.reward_data import list_reward_models
+from core.reward.pairs import list_reward_models
 from desktop.pages.base import Page, esc, fill_table, read_only_table
 
 

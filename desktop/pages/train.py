@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from core.runs import iterations, list_runs
-from core.superhf_config import defaults_for
+from core.store.runs import iterations, list_runs
+from core.superhf.config import defaults_for
 from desktop.pages.base import Page, esc
 from desktop.pages.charts import MetricChart
 from desktop.studio import show_error

@@ -7,12 +7,12 @@ import sqlite3
 import pytest
 
 from conftest import superhf
-from core.doctor import check_workspace
+from core.store.doctor import check_workspace
 from core.errors import InputError
-from core.migrations import MIGRATIONS
-from core.store import open_store
-from core.superhf import check_memory, memory_needed
-from core.superhf_config import SuperHFConfig
+from core.store.migrations import MIGRATIONS
+from core.store.database import open_store
+from core.superhf.run import check_memory, memory_needed
+from core.superhf.config import SuperHFConfig
 
 
 def test_an_existing_database_is_backed_up_before_its_schema_changes(home, tiny_model):
@@ -33,7 +33,7 @@ def test_an_existing_database_is_backed_up_before_its_schema_changes(home, tiny_
 
 
 def test_doctor_finds_missing_files_and_says_what_to_do(home, store, tiny_model_dir, tmp_path):
-    from core.models import import_model
+    from core.models.loading import import_model
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)
@@ -50,10 +50,10 @@ def test_doctor_finds_missing_files_and_says_what_to_do(home, store, tiny_model_
 
 
 def test_a_run_too_big_for_memory_is_refused_with_an_estimate(monkeypatch, store, tiny_model):
-    import core.sampler
+    import core.sampling.decoder
 
     row = dict(store.model(tiny_model), parameters=7_000_000_000)
-    monkeypatch.setattr(core.sampler, "available_memory", lambda device: 16 * 2**30)
+    monkeypatch.setattr(core.sampling.decoder, "available_memory", lambda device: 16 * 2**30)
     with pytest.raises(InputError, match=r"needs about \d+\.\d GiB of memory and 16\.0 GiB is free\. Drop --full"):
         check_memory(row, SuperHFConfig(lora=False), "cpu")
     lora = memory_needed(7_000_000_000, 32000, SuperHFConfig())
@@ -65,8 +65,8 @@ def test_a_run_too_big_for_memory_is_refused_with_an_estimate(monkeypatch, store
 def test_a_run_being_trained_is_not_trained_twice(home, store, tiny_model):
     import os
 
-    from core.prompts import add_prompts, parse_typed
-    from core.runs import create_run, run_lock
+    from core.store.prompts import add_prompts, parse_typed
+    from core.store.runs import create_run, run_lock
 
     add_prompts(store, parse_typed("Hello\nWhy?\nHow?"), "qs")
     create_run(store, name="busy", model_id=store.model(tiny_model)["id"], reward_model_id=None,

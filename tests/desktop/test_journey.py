@@ -6,7 +6,7 @@ from gui_helpers import close_dialogs, dialogs, small_run, wait_idle
 from PySide6.QtCore import Qt
 from transformers import AutoModelForCausalLM
 
-from core.store import open_store
+from core.store.database import open_store
 
 TYPED = "\n".join(f"Tell me about thing {i}." for i in range(10))
 

@@ -4,7 +4,7 @@
 from gui_helpers import close_dialogs, dialogs, wait_idle
 from PySide6.QtCore import Qt
 
-from core.store import open_store
+from core.store.database import open_store
 
 
 def test_every_page_opens_and_the_window_has_its_menus(qtbot, window):

@@ -7,8 +7,8 @@ import signal
 from gui_helpers import close_dialogs, dialogs, small_run, wait_idle
 from PySide6.QtCore import Qt
 
-from core.runs import get_run, iterations
-from core.store import open_store
+from core.store.runs import get_run, iterations
+from core.store.database import open_store
 
 
 def start_long_run(qtbot, window, name: str):

@@ -1,0 +1,2 @@
+"""The ``superhf`` command: the headless interface, and the engine process the desktop app
+starts for model work."""

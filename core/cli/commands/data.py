@@ -1,0 +1,277 @@
+"""The CLI's commands: each parses nothing, calls ``core`` and returns the JSON result."""
+
+from __future__ import annotations
+
+import json
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+from core.cli.output import command, progress_printer, say
+from core.errors import InputError
+from core.store.database import Store, open_store
+
+
+def _store(args: Namespace) -> Store:
+    return open_store(args.home)
+
+
+@command("model import")
+def model_import(args: Namespace) -> dict:
+    from core.models.loading import import_model
+
+    with _store(args) as store:
+        row = import_model(store, args.path, starter=args.starter, name=args.name, copy=args.copy,
+                           on_progress=progress_printer(args))
+    say(args, f"Imported model '{row['name']}' ({row['architecture']}, "
+              f"{row['parameters'] / 1e6:.0f}M parameters) from {row['source']}.")
+    return {"model": row}
+
+
+@command("model list")
+def model_list(args: Namespace) -> dict:
+    from core.models.loading import list_models
+
+    with _store(args) as store:
+        rows = list_models(store)
+    for r in rows:
+        say(args, f"{r['name']}\t{r['kind']}\t{r['architecture']}\t{(r['parameters'] or 0) / 1e6:.0f}M\t{r['path']}")
+    if not rows:
+        say(args, "No models yet. Import one: superhf model import --starter")
+    return {"models": rows}
+
+
+@command("prompts import")
+def prompts_import(args: Namespace) -> dict:
+    from core.store.prompts import import_prompts
+
+    with _store(args) as store:
+        result = import_prompts(store, Path(args.file), set_name=args.set_name, split=args.split)
+    say(args, f"Set '{result['set']}': added {result['added']} prompts ({result['added_train']} train, "
+              f"{result['added_eval']} eval), {result['skipped']} already there; {result['total']} in all.")
+    return result
+
+
+@command("prompts list")
+def prompts_list(args: Namespace) -> dict:
+    from core.store.prompts import list_sets
+
+    with _store(args) as store:
+        rows = list_sets(store)
+    for r in rows:
+        say(args, f"{r['name']}\t{r['train'] or 0} train\t{r['eval'] or 0} eval")
+    return {"sets": rows}
+
+
+@command("generate")
+def generate(args: Namespace) -> dict:
+    from core.journey.answers import generate_answers, resolve_prompts
+    from core.sampling.generation import SamplingSettings
+    from core.records import write_records
+
+    settings = SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                                top_p=args.top_p, batch_size=args.batch_size, seed=args.seed,
+                                precision=args.precision, backend=args.backend)
+    out = Path(args.out).expanduser() if args.out else None
+    if out is not None and (out.suffix.lower() not in (".jsonl", ".json", ".ndjson") or not out.parent.is_dir()):
+        raise InputError(f"--out must be a .jsonl file in an existing folder, not {out}.")
+    with _store(args) as store:
+        prompts = resolve_prompts(store, args.prompts, args.split)
+        if not prompts:
+            raise InputError(f"'{args.prompts}' has no {args.split or ''} prompts.".replace("  ", " "))
+        stats: dict = {}
+        rows = generate_answers(store, args.model, prompts, args.n, settings, device=args.device,
+                                on_progress=progress_printer(args), stats=stats)
+    if stats.get("seconds"):  # on stderr when stdout carries the answers
+        line = (f"Sampled {stats['tokens']} tokens in {stats['seconds']:.1f} s ({stats['tokens'] / stats['seconds']:.0f} "
+                f"tokens/s, {stats['dtype']}, batch {stats['batch_size']}).")
+        say(args, line) if out is not None else print(line, file=sys.stderr, flush=True)
+    records = [{"prompt": r["prompt"], "completion": r["completion"], "model": args.model} for r in rows]
+    if out is not None:
+        write_records(out, records, ["prompt", "completion", "model"])
+        say(args, f"Wrote {len(records)} answers to {out}.")
+    else:
+        for rec in records:
+            print(json.dumps(rec, ensure_ascii=False), file=sys.stdout)
+    return {"generated": len(records), "prompts": len(prompts), "out": str(out) if out else None,
+            "seed": json.loads(rows[0]["settings"])["seed"] if rows else settings.seed,
+            "generation_ids": [r["id"] for r in rows], "sampling": stats}
+
+
+@command("ratings import")
+def ratings_import(args: Namespace) -> dict:
+    from core.store.ratings import import_ratings
+
+    with _store(args) as store:
+        result = import_ratings(store, Path(args.file))
+    say(args, f"Read {result['read']} ratings: {result['added']} new, {result['skipped']} already stored.")
+    return result
+
+
+@command("ratings export")
+def ratings_export(args: Namespace) -> dict:
+    from core.store.ratings import export_ratings
+
+    with _store(args) as store:
+        result = export_ratings(store, Path(args.file))
+    say(args, f"Exported {result['exported']} ratings to {result['file']}.")
+    return result
+
+
+@command("bench generate")
+def bench_generate(args: Namespace) -> dict:
+    from core.bench.generate import bench_generate as run
+
+    with _store(args) as store:
+        result = run(store, model=args.model, n_prompts=args.prompts, n=args.n,
+                     max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
+                     precision=args.precision, say=lambda t: say(args, t))
+    return result
+
+
+@command("reward train")
+def reward_train(args: Namespace) -> dict:
+    from core.reward.versions import train_reward_model
+    from core.reward.model import RewardSettings
+
+    with _store(args) as store:
+        row = train_reward_model(store, name=args.name, base=args.base, device=args.device,
+                                 settings=RewardSettings(mode=args.mode, seed=args.seed),
+                                 on_progress=progress_printer(args))
+    say(args, f"Reward model '{row['name']}' v{row['version']} ({args.mode}): {row['train_pairs']} training pairs, "
+              f"trained in {row['seconds']:.1f} s.")
+    say(args, f"Held-out accuracy: {row['accuracy']:.1%} on {row['heldout_pairs']} pairs of prompts it never saw."
+        if row["accuracy"] is not None else f"No held-out accuracy: {row['accuracy_note']}")
+    result = {k: v for k, v in row.items() if k not in ("data", "settings")}
+    if args.review:
+        from core.reward.review import disagreements
+
+        with _store(args) as store:
+            result["review"] = disagreements(store, row, device=args.device, on_progress=progress_printer(args))
+        say(args, f"It disagrees with {result['review'].get('wrong_count', 0)} of {result['review']['checked']} "
+                  "checked comparisons.")
+    return result
+
+
+@command("reward review")
+def reward_review(args: Namespace) -> dict:
+    from core.reward.pairs import find_reward_model, latest_reward_model
+    from core.reward.review import disagreements
+
+    with _store(args) as store:
+        row = find_reward_model(store, args.name) if args.name else latest_reward_model(store)
+        if row is None:
+            raise InputError("There is no reward model yet. Train one: superhf reward train")
+        review = disagreements(store, row, args.limit, device=args.device, on_progress=progress_printer(args))
+    say(args, f"{row['name']} v{row['version']} disagrees with {review.get('wrong_count', 0)} of {review['checked']} "
+              "checked comparisons.")
+    for w in review["wrong"]:
+        say(args, f"- {w['prompt']!r}: it preferred the rejected answer ({1 - w['guess']:.0%} sure)")
+    return {"reward_model": row["name"], "version": row["version"], "review": review}
+
+
+@command("reward score")
+def reward_score(args: Namespace) -> dict:
+    from core.journey.rating import score_file
+
+    with _store(args) as store:
+        result = score_file(store, args.reward, Path(args.infile), Path(args.out), device=args.device,
+                            on_progress=progress_printer(args))
+    say(args, f"Scored {result['scored']} answers with '{result['reward_model']}' v{result['version']} "
+              f"into {result['out']}.")
+    return result
+
+
+@command("reward list")
+def reward_list(args: Namespace) -> dict:
+    from core.reward.versions import list_reward_models
+
+    with _store(args) as store:
+        rows = list_reward_models(store)
+    for r in rows:
+        acc = f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "n/a"
+        say(args, f"{r['name']}\tv{r['version']}\t{r['mode']}\t{r['pairs']} pairs\taccuracy {acc}\t{r['base_model']}")
+    if not rows:
+        say(args, "No reward models yet. Train one: superhf reward train")
+    return {"reward_models": rows}
+
+
+@command("rate next")
+def rate_next(args: Namespace) -> dict:
+    from core.journey.answers import resolve_prompts
+    from core.sampling.generation import SamplingSettings
+    from core.journey.rating import next_pairs
+
+    with _store(args) as store:
+        if args.prompts:
+            prompts = resolve_prompts(store, args.prompts, args.split)
+        else:
+            prompts = [(r["id"], r["text"]) for r in store.all(
+                "SELECT min(id) AS id, text FROM prompts WHERE split = ? GROUP BY text ORDER BY min(id)", [args.split])]
+        if not prompts:
+            raise InputError("There are no prompts to rate answers to. Import some: superhf prompts import FILE")
+        settings = SamplingSettings(max_new_tokens=args.max_new_tokens, seed=args.seed)
+        pairs = next_pairs(store, prompts, args.n, reward=args.reward, model=args.model, candidates=args.candidates,
+                           settings=settings, device=args.device, on_progress=progress_printer(args))
+    shown = [{"id": p["id"], "prompt": p["prompt"], "a": p["a"], "b": p["b"], "generation_a": p["generation_a"],
+              "generation_b": p["generation_b"], "guess": p["guess"], "reason": p["reason"]} for p in pairs]
+    if not args.json:
+        for p in shown:
+            print(json.dumps(p, ensure_ascii=False))
+    if not shown:
+        say(args, "Every pair of stored answers is rated. Generate more answers, or import more prompts.")
+    return {"pairs": shown}
+
+
+@command("rate answer")
+def rate_answer(args: Namespace) -> dict:
+    from core.journey.pair_queue import answer_pair
+
+    with _store(args) as store:
+        result = answer_pair(store, args.id, args.choice)
+    note = "" if result["agreed"] is None else (" The reward model guessed the same." if result["agreed"]
+                                                 else " The reward model guessed otherwise.")
+    say(args, f"Pair {result['pair']}: '{result['choice']}' saved.{note}")
+    return result
+
+
+@command("rate stats")
+def rate_stats(args: Namespace) -> dict:
+    from core.journey.pair_queue import agreement
+
+    with _store(args) as store:
+        result = agreement(store)
+    if result["answered"]:
+        say(args, f"You and the reward model agreed on {result['agreement']:.0%} of {result['answered']} pairs "
+                  f"it guessed ({result['agreement_last_20']:.0%} of the last 20).")
+    else:
+        say(args, "No rated pair had a reward model's guess yet.")
+    return result
+
+
+@command("bench reward")
+def bench_reward(args: Namespace) -> dict:
+    from core.bench.reward import bench_reward as run
+
+    with _store(args) as store:
+        return run(store, model=args.model, repeats=args.repeats, device=args.device,
+                   on_progress=progress_printer(args), say=lambda t: say(args, t))
+
+
+@command("doctor")
+def doctor(args: Namespace) -> dict:
+    from core.store.doctor import check_workspace
+    from core.errors import SuperHFError
+
+    with _store(args) as store:
+        report = check_workspace(store)
+        say(args, f"Workspace {store.workspace.home}: " + ", ".join(f"{n} {t}" for t, n in report["counts"].items())
+            + f"; {report['backups']} database backups.")
+    for line in report["notes"]:
+        say(args, f"note: {line}")
+    for line in report["problems"]:
+        say(args, f"problem: {line}")
+    if report["problems"]:
+        raise SuperHFError(f"{len(report['problems'])} problem(s) found; each is listed above with what to do.")
+    say(args, "No problems found.")
+    return report

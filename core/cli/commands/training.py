@@ -1,0 +1,182 @@
+"""The CLI's training commands: train, runs, resume, export."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from pathlib import Path
+
+from core.cli.output import command, progress_printer, say
+from core.errors import InputError
+from core.store.database import open_store
+
+
+def _print_iteration(args: Namespace):
+    show = progress_printer(args)
+
+    def on_progress(event) -> None:
+        show(event)
+        m = event.detail.get("metrics")
+        if event.stage == "iteration" and m:
+            eval_reward = "n/a" if m["eval_reward"] is None else f"{m['eval_reward']:.3f}"
+            say(args, f"iteration {event.done}/{event.total}: reward {m['reward_mean']:.3f} (kept {m['kept_reward_mean']:.3f}), "
+                      f"eval {eval_reward}, KL {m['kl']:.4f}, CE {m['ce']:.3f}, distinct-2 {m['distinct_2']:.2f}, "
+                      f"{m['seconds']:.1f} s")
+            for warning in m["warnings"]:
+                say(args, f"warning: {warning}")
+    return on_progress
+
+
+def _run(args: Namespace, name: str) -> dict:
+    from core.superhf.run import run_superhf
+
+    with open_store(args.home) as store:
+        say(args, f"Run '{name}': stop it any time with Ctrl-C; 'superhf resume {name}' continues it.")
+        return run_superhf(store, name, device=args.device, on_progress=_print_iteration(args))
+
+
+@command("train")
+def train(args: Namespace) -> dict:
+    from core.store.runs import start_run
+    from core.superhf.config import SuperHFConfig
+
+    config = SuperHFConfig(iterations=args.iterations, superbatch_size=args.superbatch, kl_coefficient=args.kl,
+                           learning_rate=args.lr, prompts_per_iteration=args.prompts_per_iteration,
+                           max_new_tokens=args.max_new_tokens, lora=not args.full, seed=args.seed)
+    from core.superhf.distributed import is_main_launch, launched_world_size, wait_for
+
+    if launched_world_size() > 1 and not args.name:
+        raise InputError("Name the run with --name when launching several processes, so they all find it.")
+    with open_store(args.home) as store:
+        if is_main_launch():
+            name = start_run(store, model=args.model, reward=args.reward, prompts=args.prompts,
+                             config=config.to_dict(), name=args.name)["name"]
+        else:  # the main process creates the run; the others join it
+            name = args.name
+            wait_for(lambda: store.one("SELECT id FROM runs WHERE name = ?", [name]) is not None, "create the run")
+    return _run(args, name)
+
+
+@command("resume")
+def resume(args: Namespace) -> dict:
+    from core.store.runs import get_run
+
+    with open_store(args.home) as store:
+        get_run(store, args.run)
+    return _run(args, args.run)
+
+
+@command("runs list")
+def runs_list(args: Namespace) -> dict:
+    from core.store.runs import list_runs
+
+    with open_store(args.home) as store:
+        rows = list_runs(store)
+    for r in rows:
+        say(args, f"{r['name']}\t{r['status']}\t{r['done'] or 0}/{r['iterations']} iterations\t{r['model']}")
+    if not rows:
+        say(args, "No runs yet. Start one with 'superhf train'.")
+    return {"runs": rows}
+
+
+@command("runs show")
+def runs_show(args: Namespace) -> dict:
+    from core.store.runs import get_run, iterations
+
+    with open_store(args.home) as store:
+        run = get_run(store, args.run)
+        its = iterations(store, run["id"])
+    say(args, f"{run['name']}: {run['status']}" + (f" ({run['error']})" if run["error"] else ""))
+    for it in its:
+        say(args, f"  {it['iteration']}: " + ", ".join(f"{k} {v:.4g}" for k, v in it.items()
+                                                      if isinstance(v, float)))
+    return {"run": {**run, "config": json.loads(run["config"])}, "iterations": its}
+
+
+@command("export")
+def export_command(args: Namespace) -> dict:
+    from core.journey.export import export
+
+    with open_store(args.home) as store:
+        result = export(store, args.source, Path(args.outdir), force=args.force, adapter_only=args.adapter_only,
+                        device=args.device)
+    say(args, f"Exported '{result['source']}' to {result['path']}.")
+    return result
+
+
+@command("bench superhf")
+def bench_superhf(args: Namespace) -> dict:
+    from core.bench.superhf import bench_superhf as run
+    from core.superhf.config import SuperHFConfig
+
+    config = SuperHFConfig(iterations=args.iterations, learning_rate=args.lr, kl_coefficient=args.kl,
+                           prompts_per_iteration=args.prompts_per_iteration, superbatch_size=args.superbatch,
+                           eval_prompts=0)
+    with open_store(args.home) as store:
+        return run(store, model=args.model, ratings=args.ratings, config=config, memory=not args.no_memory,
+                   device=args.device, on_progress=progress_printer(args), say=lambda t: say(args, t))
+
+
+@command("bench gui")
+def bench_gui(args: Namespace) -> dict:
+    from core.bench.gui import bench_gui as run
+
+    with open_store(args.home) as store:
+        return run(store, model=args.model, say=lambda t: say(args, t), on_progress=progress_printer(args))
+
+
+@command("compare prepare")
+def compare_prepare(args: Namespace) -> dict:
+    from core.journey.compare import prepare_comparison
+
+    with open_store(args.home) as store:
+        shown = prepare_comparison(store, args.run, args.prompts, seed=args.seed, device=args.device,
+                                   on_progress=progress_printer(args))
+    say(args, f"{len(shown)} pairs of answers wait to be compared (superhf compare stats {args.run}).")
+    return {"run": args.run, "open": len(shown)}
+
+
+@command("compare stats")
+def compare_stats(args: Namespace) -> dict:
+    from core.journey.compare import win_rate
+
+    with open_store(args.home) as store:
+        rate = win_rate(store, args.run)
+    say(args, "No comparisons judged yet." if rate["rate"] is None else
+        f"Tuned won {rate['rate']:.0%} (95% {rate['low']:.0%}-{rate['high']:.0%}) of {rate['judged']} comparisons.")
+    return rate
+
+
+@command("device")
+def device(args: Namespace) -> dict:
+    import torch
+
+    from core.models.devices import choose_device
+
+    chosen = choose_device(args.device)
+    if chosen.startswith("cuda"):
+        name = f"GPU: {torch.cuda.get_device_name(torch.device(chosen))}"
+    elif chosen == "mps":
+        name = "GPU: Apple"
+    else:
+        name = f"CPU ({torch.get_num_threads()} threads)"
+    say(args, name)
+    return {"device": chosen, "name": name}
+
+
+@command("selftest")
+def selftest(args: Namespace) -> dict:
+    from core.selftest import self_test
+
+    return self_test(say=lambda t: say(args, t))
+
+
+@command("bench compare")
+def bench_compare(args: Namespace) -> dict:
+    from core.bench.compare import bench_compare as run
+
+    with open_store(args.home) as store:
+        return run(store, model=args.model, seeds=args.seeds, budget=args.budget, ratings=args.ratings,
+                   per_prompt=args.answers, sweep_iterations=args.sweep_iterations,
+                   out=Path(args.out).expanduser() if args.out else None, device=args.device,
+                   on_progress=progress_printer(args), say=lambda t: say(args, t))

@@ -1,0 +1,233 @@
+"""``superhf``: the headless interface. Every command calls the same ``core`` functions as the
+desktop app. ``--json`` makes a command print one JSON object as its last line of stdout;
+errors print one line on stderr and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
+from core.cli.commands import data, training  # noqa: F401  (they register the commands)
+from core.cli.output import COMMANDS
+from core.errors import Cancelled, SuperHFError, os_error_message
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not the usage block
+        self.exit(2, f"error: {message}. See '{self.prog} --help'.\n")
+
+
+def build_parser() -> Parser:
+    from core.superhf.config import SuperHFConfig
+
+    D = SuperHFConfig()  # noqa: N806 - the defaults the options show
+    p = Parser(prog="superhf", description="SuperHF Studio, headless.")
+    p.add_argument("--home", help="workspace folder (default: $SUPERHF_HOME or the user data folder)")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--progress-json", action="store_true",
+                   help="progress as one JSON object per line on stderr (for the desktop app)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    model = sub.add_parser("model", help="import and list models").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    imp = model.add_parser("import", help="import a model folder, a .gguf file or the starter model")
+    src = imp.add_mutually_exclusive_group(required=True)
+    src.add_argument("path", nargs="?", help="a Hugging Face folder (safetensors) or a .gguf file")
+    src.add_argument("--starter", action="store_true", help="the built-in SmolLM2-135M-Instruct")
+    imp.add_argument("--name", help="name in the workspace (default: from the path)")
+    imp.add_argument("--copy", action="store_true", help="copy a folder into the workspace")
+    model.add_parser("list", help="list the workspace's models")
+
+    prompts = sub.add_parser("prompts", help="import and list prompts").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    pimp = prompts.add_parser("import", help="import prompts from .jsonl, .csv or .txt")
+    pimp.add_argument("file")
+    pimp.add_argument("--set", dest="set_name", help="prompt set name (default: the file's name)")
+    pimp.add_argument("--split", choices=["train", "eval"],
+                      help="put every prompt in this split (default: the file's 'split' field, "
+                           "else about 1 in 10 to eval)")
+    prompts.add_parser("list", help="list prompt sets")
+
+    gen = sub.add_parser("generate", help="sample answers to prompts")
+    gen.add_argument("--model", required=True)
+    gen.add_argument("--prompts", required=True, help="a prompts file or a prompt set name")
+    gen.add_argument("--split", choices=["train", "eval"], help="only this split of the prompts")
+    gen.add_argument("--n", type=int, default=2, help="answers per prompt (default 2)")
+    gen.add_argument("--max-new-tokens", type=int, default=64)
+    gen.add_argument("--temperature", type=float, default=1.0, help="1 samples the model as it is; 0 is greedy")
+    gen.add_argument("--top-p", type=float, default=0.95)
+    gen.add_argument("--batch-size", type=int, help="answers sampled together (default: as many as memory holds)")
+    gen.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                     help="auto: bfloat16 where the hardware computes it natively, else float32")
+    gen.add_argument("--backend", choices=["auto", "torch", "vllm"], default="auto",
+                     help="auto: vLLM on a CUDA GPU where it is installed, else the built-in engine")
+    gen.add_argument("--seed", type=int)
+    gen.add_argument("--out", help="write the answers here as JSONL (default: stdout)")
+
+    ratings = sub.add_parser("ratings", help="import and export ratings").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    ratings.add_parser("import", help="import ratings from .jsonl or .csv").add_argument("file")
+    ratings.add_parser("export", help="export every rating to .jsonl or .csv").add_argument("file")
+
+    reward = sub.add_parser("reward", help="train and use reward models").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    rt = reward.add_parser("train", help="train a reward model on the stored ratings")
+    rt.add_argument("--name", default="reward", help="name; each training adds a version (default: reward)")
+    rt.add_argument("--base", help="backbone model (default: the latest imported base model)")
+    rt.add_argument("--mode", choices=["fast", "lora"], default="fast",
+                    help="fast: head on frozen features (seconds); lora: also adapt the backbone")
+    rt.add_argument("--seed", type=int, default=0)
+    rt.add_argument("--review", action="store_true", help="also list the held-out pairs it gets wrong")
+    rs = reward.add_parser("score", help="add a reward to each line of a JSONL file")
+    rs.add_argument("--reward", required=True)
+    rs.add_argument("--in", dest="infile", required=True)
+    rs.add_argument("--out", required=True)
+    reward.add_parser("list", help="list reward models")
+    rv = reward.add_parser("review", help="the held-out comparisons a reward model gets wrong")
+    rv.add_argument("--name", help="reward model (default: the latest)")
+    rv.add_argument("--limit", type=int, default=10)
+
+    rate = sub.add_parser("rate", help="choose pairs to rate and answer them").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    rn = rate.add_parser("next", help="print the next pairs to rate, as JSONL")
+    rn.add_argument("--n", type=int, default=10, help="pairs (default 10)")
+    rn.add_argument("--prompts", help="prompt set or file (default: every stored prompt)")
+    rn.add_argument("--split", choices=["train", "eval"], default="train")
+    rn.add_argument("--model", help="model that writes missing answers (default: the latest base model)")
+    rn.add_argument("--reward", help="reward model that guesses (default: the latest, if any)")
+    rn.add_argument("--candidates", type=int, default=4, help="answers generated per prompt that has none")
+    rn.add_argument("--max-new-tokens", type=int, default=64)
+    rn.add_argument("--seed", type=int)
+    ra = rate.add_parser("answer", help="answer a pair printed by 'rate next'")
+    ra.add_argument("id", type=int)
+    ra.add_argument("choice", choices=["a", "b", "tie", "skip"])
+    rate.add_parser("stats", help="how often you and the reward model agree")
+
+    train = sub.add_parser("train", help="start a SuperHF run")
+    train.add_argument("--model", required=True)
+    train.add_argument("--reward", required=True, help="reward model name (its newest version)")
+    train.add_argument("--prompts", required=True, help="a prompt set or a prompts file")
+    train.add_argument("--iterations", type=int, required=True)
+    train.add_argument("--superbatch", type=int, default=D.superbatch_size,
+                       help=f"completions per prompt (default {D.superbatch_size})")
+    train.add_argument("--prompts-per-iteration", type=int, default=D.prompts_per_iteration)
+    train.add_argument("--kl", type=float, default=D.kl_coefficient, help=f"KL coefficient beta (default {D.kl_coefficient})")
+    train.add_argument("--lr", type=float, default=D.learning_rate)
+    train.add_argument("--max-new-tokens", type=int, default=D.max_new_tokens)
+    train.add_argument("--full", action="store_true", help="tune all weights instead of LoRA (more memory)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--name", help="run name (default: run-N)")
+    runs = sub.add_parser("runs", help="list and show runs").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    runs.add_parser("list", help="list runs")
+    runs.add_parser("show", help="a run's settings and metrics per iteration").add_argument("run")
+    sub.add_parser("resume", help="continue a run from its last finished iteration").add_argument("run")
+    ex = sub.add_parser("export", help="write a run's tuned model (or a model) as a Hugging Face folder")
+    ex.add_argument("source", help="a run name or a model name")
+    ex.add_argument("outdir")
+    ex.add_argument("--force", action="store_true", help="replace a non-empty folder")
+    ex.add_argument("--adapter-only", action="store_true", help="only the LoRA adapter")
+
+    compare = sub.add_parser("compare", help="blind comparison of a run's tuned model with its base").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    cp = compare.add_parser("prepare", help="answer evaluation prompts with both models, sides shuffled")
+    cp.add_argument("run")
+    cp.add_argument("--prompts", type=int, default=16, help="evaluation prompts (default 16)")
+    cp.add_argument("--seed", type=int, default=0)
+    compare.add_parser("stats", help="the tuned model's win rate so far").add_argument("run")
+    sub.add_parser("device", help="the device training would use")
+    sub.add_parser("selftest", help="the whole engine on the starter model in a temporary workspace")
+    sub.add_parser("doctor", help="check the workspace: database integrity and the files it points at")
+
+    bench = sub.add_parser("bench", help="benchmarks: sampling speed, reward-model accuracy, SuperHF").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    bg = bench.add_parser("generate", help="our sampling against plain transformers generate")
+    bg.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
+    bg.add_argument("--prompts", type=int, default=16, help="number of starter prompts")
+    bg.add_argument("--n", type=int, default=4, help="answers per prompt")
+    bg.add_argument("--max-new-tokens", type=int, default=64)
+    bg.add_argument("--batch-size", type=int, help="for both sides (default: ours chooses; plain gets the same)")
+    bg.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto", help="ours only")
+    bg.add_argument("--seed", type=int, default=0)
+    br = bench.add_parser("reward", help="reward model accuracy: random against active selection")
+    br.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
+    br.add_argument("--repeats", type=int, default=10, help="runs per strategy, averaged")
+    bc = bench.add_parser("compare", help="SuperHF against best-of-N, FeedME and TRL's RLOO at an equal wall-clock "
+                          "budget, then sweeps of its superbatch and KL coefficient (needs the [bench] extra)")
+    bc.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
+    bc.add_argument("--seeds", type=int, default=3)
+    bc.add_argument("--budget", type=float, default=120.0, help="training seconds per method and seed (default 120)")
+    bc.add_argument("--sweep-iterations", type=int, default=2,
+                    help="SuperHF iterations per sweep setting (default 2; 0 skips the sweeps)")
+    bc.add_argument("--ratings", type=int, default=200, help="simulated ratings for the shared reward model")
+    bc.add_argument("--answers", type=int, default=4, help="answers judged per held-out prompt (default 4)")
+    bc.add_argument("--out", help="folder for the Markdown report, its PNG charts and its JSON")
+    bq = bench.add_parser("gui", help="desktop: time to a visible window, longest stall while training runs")
+    bq.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
+    bs = bench.add_parser("superhf", help="SuperHF on the starter model: held-out reward, diversity, time, memory")
+    bs.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
+    bs.add_argument("--iterations", type=int, default=3)
+    bs.add_argument("--ratings", type=int, default=200, help="simulated ratings the reward model learns from")
+    bs.add_argument("--lr", type=float, default=D.learning_rate)
+    bs.add_argument("--kl", type=float, default=D.kl_coefficient)
+    bs.add_argument("--prompts-per-iteration", type=int, default=D.prompts_per_iteration)
+    bs.add_argument("--superbatch", type=int, default=D.superbatch_size)
+    bs.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    return p
+
+
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt  # SIGTERM stops as Ctrl-C does: finished work stored, the run marked cancelled
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _quiet_libraries()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+    if os.environ.get("SUPERHF_NICE") and hasattr(os, "nice"):  # set by the desktop app for its engine
+        os.nice(int(os.environ["SUPERHF_NICE"]))  # the window gets the CPU first when both want it
+    key = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
+    try:
+        result = COMMANDS[key](args)
+    except Cancelled as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("error: interrupted. Work finished before the interruption is stored.", file=sys.stderr)
+        return 130
+    except SuperHFError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # the system refused: the disk, permissions, a file that vanished
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug of ours: still one line, plus the way to see more
+        if os.environ.get("SUPERHF_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {e}. Run again with SUPERHF_DEBUG=1 for details, "
+              "and please report it.", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, default=str))
+    return 0
+
+
+def _quiet_libraries() -> None:
+    # Library warnings are for developers; our own messages say what a user needs to know.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # we print our own progress
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # deprecations inside libraries
+
+
+if __name__ == "__main__":
+    sys.exit(main())

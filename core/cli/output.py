@@ -1,0 +1,52 @@
+"""What the CLI prints: the registry of commands, lines for a person, and progress (on a
+terminal, or as the JSON lines of ``core.protocol`` that the desktop app reads)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, Callable
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {}
+
+
+def command(name: str):
+    def register(fn):
+        COMMANDS[name] = fn
+        return fn
+    return register
+
+
+
+def say(args: argparse.Namespace, text: str) -> None:
+    """A line for a person; with --json it goes to stderr, keeping stdout for the JSON."""
+    print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+
+JSON_PROGRESS_INTERVAL = 0.05  # seconds; the first, the last and any event with details always go out
+
+
+def progress_printer(args: argparse.Namespace) -> Callable[[Any], None]:
+    """Progress on a terminal only: in a pipe or a log, stderr keeps to the one-line error.
+    Notices (an out-of-memory retry, say) are printed everywhere. With --progress-json every
+    event is one JSON line on stderr: {"progress": stage, "done": .., "total": .., detail...}."""
+    tty = sys.stderr.isatty()
+    last = {"stage": None, "at": 0.0}
+
+    def on_progress(event) -> None:
+        if getattr(args, "progress_json", False):
+            now = time.monotonic()
+            if (event.stage == last["stage"] and 0 < event.done < event.total and not event.detail
+                    and now - last["at"] < JSON_PROGRESS_INTERVAL):
+                return  # a plain step of the same stage: at most one every interval, lest a flood lag the window
+            last.update(stage=event.stage, at=now)
+            line = {"progress": event.stage, "done": event.done, "total": event.total, **event.detail}
+            print(json.dumps(line, ensure_ascii=False, default=str), file=sys.stderr, flush=True)
+            return
+        if event.detail.get("notice"):
+            print(f"{chr(13) if tty else ''}note: {event.detail['notice']}", file=sys.stderr, flush=True)
+        if tty:
+            end = "\n" if event.done >= event.total else ""
+            print(f"\r{event.stage}: {event.done}/{event.total}", end=end, file=sys.stderr, flush=True)
+    return on_progress

@@ -1,0 +1,61 @@
+"""Where a workspace stands on the journey and the next sensible step: what the desktop's
+home page shows (and ``superhf status`` prints). A handful of small queries."""
+
+from __future__ import annotations
+
+import json
+
+from core.reward.pairs import MIN_PAIRS_FOR_ACCURACY
+from core.store.database import Store
+
+ENOUGH_PAIRS = MIN_PAIRS_FOR_ACCURACY  # pairs rated before a reward model is worth training
+STALE_AFTER = 20  # new pair ratings after which the reward model should learn them
+
+
+def overview(store: Store) -> dict:
+    models = store.all("SELECT name, kind, parameters FROM models WHERE kind != 'tuned' ORDER BY id")
+    splits = {r["split"]: r["n"] for r in store.all("SELECT split, count(*) AS n FROM prompts GROUP BY split")}
+    pairs = store.one("SELECT count(*) AS n FROM ratings WHERE kind = 'pair' AND outcome = 'chosen'")["n"]
+    reward = store.one("SELECT * FROM reward_models ORDER BY id DESC LIMIT 1")
+    trained_on = json.loads(reward["data"]).get("pairs", 0) if reward else 0
+    done = {r["run_id"]: r["n"] for r in store.all(
+        "SELECT run_id, max(iteration) AS n FROM iterations GROUP BY run_id")}
+    run_rows = []
+    for r in store.all("SELECT id, name, status, config FROM runs ORDER BY id DESC"):
+        run_rows.append({"name": r["name"], "status": r["status"], "done": done.get(r["id"], 0),
+                         "iterations": json.loads(r["config"]).get("iterations")})
+    state = {
+        "models": models, "train_prompts": splits.get("train", 0), "eval_prompts": splits.get("eval", 0),
+        "answers": store.count("generations"), "ratings": store.count("ratings"), "pairs": pairs,
+        "reward_model": ({"name": reward["name"], "version": reward["version"], "accuracy": reward["accuracy"],
+                          "pairs": trained_on} if reward else None),
+        "runs": run_rows, "exports": store.count("exports"),
+    }
+    state["next"] = next_step(state)
+    return state
+
+
+def next_step(s: dict) -> dict:
+    """{"page", "text"}: the one thing to do next, in plain words."""
+    if not s["models"]:
+        return {"page": "model", "text": "Choose a model to start from: the built-in starter model works offline."}
+    if not s["train_prompts"]:
+        return {"page": "prompts", "text": "Add the prompts your model should answer well (or use the starter prompts)."}
+    if s["pairs"] < ENOUGH_PAIRS and s["reward_model"] is None:
+        return {"page": "rate", "text": f"Rate answers: {ENOUGH_PAIRS - s['pairs']} more comparisons before a "
+                                        "reward model can learn your taste."}
+    reward = s["reward_model"]
+    if reward is None:
+        return {"page": "reward", "text": "Train a reward model from your ratings (about a minute)."}
+    if s["pairs"] - reward["pairs"] >= STALE_AFTER:
+        return {"page": "reward", "text": f"{s['pairs'] - reward['pairs']} ratings are new since the reward model "
+                                          "was trained: train it again so it learns them."}
+    interrupted = [r for r in s["runs"] if r["status"] in ("running", "cancelled", "failed", "paused", "created")]
+    if interrupted:
+        return {"page": "train", "text": f"Run “{interrupted[0]['name']}” stopped after iteration "
+                                         f"{interrupted[0]['done']}: resume it on the Train page."}
+    if not any(r["status"] == "finished" for r in s["runs"]):
+        return {"page": "train", "text": "Tune the model with SuperHF against your reward model."}
+    if not s["exports"]:
+        return {"page": "compare", "text": "Compare the tuned model's answers with the original's, then export it."}
+    return {"page": "export", "text": "Your tuned model is exported. Rate more answers to tune it further."}

@@ -1,0 +1,152 @@
+"""Choosing what a person rates next. With a reward model: the pairs whose outcome the
+model cannot call, where its guess is a coin flip for want of knowledge rather than because
+the answers are alike (``core.reward.trainer.pair_uncertainty``), spread across prompts, so
+each rating teaches it most. Without one: the most different answers to the same prompt.
+Every shown pair keeps the model's guess, so the app can show how often person and model
+agree."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Optional, Sequence
+
+from core.errors import InputError, NotFoundError
+from core.store.ratings import add_ratings, fingerprint, pair
+from core.store.database import Store, now
+
+CHOICES = ("a", "b", "tie", "skip")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Two answers to one prompt that could be shown side by side."""
+
+    prompt: str
+    a: str
+    b: str
+    generation_a: Optional[int] = None
+    generation_b: Optional[int] = None
+
+
+def word_distance(a: str, b: str) -> float:
+    """1 - Jaccard similarity of the two answers' word sets: 0 same words, 1 none shared."""
+    wa, wb = set(re.findall(r"\w+", a.lower())), set(re.findall(r"\w+", b.lower()))
+    if not wa and not wb:
+        return 0.0
+    return 1.0 - len(wa & wb) / len(wa | wb)
+
+
+def rank_pairs(candidates: Sequence[Candidate], n: int, keys: Optional[Sequence[float]] = None,
+               guesses: Optional[Sequence[float]] = None,
+               per_prompt: Optional[int] = None) -> list[tuple[Candidate, Optional[float]]]:
+    """Choose ``n`` pairs, lowest ``keys`` first (default: the most different answers
+    first), at most ``per_prompt`` from one prompt (default: an even share) so that a batch
+    of ratings covers many prompts. Returns (pair, the model's guess or None)."""
+    if keys is None:
+        keys = [-word_distance(c.a, c.b) for c in candidates]
+    order = sorted(range(len(candidates)), key=lambda i: keys[i])
+    prompts = {c.prompt for c in candidates}
+    cap = per_prompt or max(1, math.ceil(n / max(1, len(prompts))))
+    taken: dict[str, int] = {}
+    chosen: list[tuple[Candidate, Optional[float]]] = []
+    for i in order:
+        c = candidates[i]
+        if len(chosen) == n:
+            break
+        if taken.get(c.prompt, 0) >= cap:
+            continue
+        taken[c.prompt] = taken.get(c.prompt, 0) + 1
+        chosen.append((c, guesses[i] if guesses is not None else None))
+    return chosen
+
+
+def candidate_pairs(store: Store, prompts: Sequence[str]) -> list[Candidate]:
+    """Every not-yet-rated, not-yet-queued pair of distinct stored answers to each prompt."""
+    seen = {r["fingerprint"] for r in store.all("SELECT fingerprint FROM ratings WHERE kind = 'pair'")}
+    queued = {(r["generation_a"], r["generation_b"]) for r in store.all(
+        "SELECT generation_a, generation_b FROM pair_queue")}
+    out = []
+    for prompt in prompts:
+        answers: dict[str, int] = {}
+        for g in store.all("SELECT id, completion FROM generations WHERE prompt = ? ORDER BY id", [prompt]):
+            if g["completion"].strip():
+                answers.setdefault(g["completion"], g["id"])
+        for (ta, ia), (tb, ib) in combinations(answers.items(), 2):
+            if (ia, ib) in queued or (ib, ia) in queued:
+                continue
+            if any(fingerprint(pair(prompt, x, y, o)) in seen for x, y in ((ta, tb), (tb, ta))
+                   for o in ("chosen", "tie", "skip")):
+                continue
+            out.append(Candidate(prompt, ta, tb, ia, ib))
+    return out
+
+
+def open_pairs(store: Store) -> list[dict]:
+    return store.all("SELECT q.*, ga.completion AS a, gb.completion AS b FROM pair_queue q "
+                     "JOIN generations ga ON ga.id = q.generation_a JOIN generations gb ON gb.id = q.generation_b "
+                     "WHERE q.answered_at IS NULL ORDER BY q.id")
+
+
+def queue_pairs(store: Store, chosen: list[tuple[Candidate, Optional[float]]],
+                reward_model_id: Optional[int]) -> list[dict]:
+    reason = "uncertain" if reward_model_id is not None else "diverse"
+    stamp = now()
+    with store.transaction() as db:
+        for c, guess in chosen:
+            db["pair_queue"].insert({"prompt": c.prompt, "generation_a": c.generation_a,
+                                     "generation_b": c.generation_b, "reward_model_id": reward_model_id,
+                                     "guess": guess, "reason": reason, "created_at": stamp})
+    return open_pairs(store)
+
+
+def answer_pair(store: Store, pair_id: int, choice: str) -> dict:
+    """Record a person's answer to a queued pair (committed at once) and whether the reward
+    model, when it made a guess, agreed."""
+    if choice not in CHOICES:
+        raise InputError(f"The answer must be one of {', '.join(CHOICES)}, not '{choice}'.")
+    row = store.one("SELECT q.*, ga.completion AS a, gb.completion AS b FROM pair_queue q "
+                    "JOIN generations ga ON ga.id = q.generation_a JOIN generations gb ON gb.id = q.generation_b "
+                    "WHERE q.id = ?", [pair_id])
+    if row is None:
+        raise NotFoundError(f"No pair with id {pair_id} to rate. 'superhf rate next' lists the open ones.")
+    if row["answered_at"]:
+        raise InputError(f"Pair {pair_id} was rated already, at {row['answered_at']}.")
+    if choice == "a":
+        rating = pair(row["prompt"], row["a"], row["b"])
+    elif choice == "b":
+        rating = pair(row["prompt"], row["b"], row["a"])
+    else:
+        rating = pair(row["prompt"], row["a"], row["b"], "tie" if choice == "tie" else "skip")
+    with store.transaction() as db:  # the rating and the closed queue entry, together
+        add_ratings(store, [rating], source="app", generations=[(row["generation_a"], row["generation_b"])])
+        rating_id = store.one("SELECT id FROM ratings WHERE fingerprint = ?", [fingerprint(rating)])["id"]
+        db.execute("UPDATE pair_queue SET rating_id = ?, answered_at = ? WHERE id = ?", [rating_id, now(), pair_id])
+    agreed = None
+    if row["guess"] is not None and choice in ("a", "b"):
+        agreed = (row["guess"] > 0.5) == (choice == "a")
+    return {"pair": pair_id, "choice": choice, "rating": rating_id, "guess": row["guess"], "agreed": agreed}
+
+
+def undo_pair(store: Store, pair_id: int) -> None:
+    """Take back the answer to a queued pair: its rating is deleted and the pair is open
+    again, together."""
+    row = store.one("SELECT rating_id FROM pair_queue WHERE id = ?", [pair_id])
+    if row is None or row["rating_id"] is None:
+        raise InputError(f"Pair {pair_id} has no answer to take back.")
+    with store.transaction() as db:
+        db.execute("UPDATE pair_queue SET rating_id = NULL, answered_at = NULL WHERE id = ?", [pair_id])
+        db.execute("DELETE FROM ratings WHERE id = ?", [row["rating_id"]])
+
+
+def agreement(store: Store, last: int = 20) -> dict:
+    """How often the person picked the answer the reward model guessed, overall and lately."""
+    rows = store.all("SELECT q.guess, r.chosen, ga.completion AS a FROM pair_queue q "
+                     "JOIN ratings r ON r.id = q.rating_id JOIN generations ga ON ga.id = q.generation_a "
+                     "WHERE q.guess IS NOT NULL AND r.outcome = 'chosen' ORDER BY q.answered_at, q.id")
+    hits = [(r["guess"] > 0.5) == (r["chosen"] == r["a"]) for r in rows]
+    share = (lambda xs: sum(xs) / len(xs) if xs else None)
+    return {"answered": len(hits), "agreement": share(hits), f"agreement_last_{last}": share(hits[-last:]),
+            "history": hits}

@@ -1,0 +1,137 @@
+"""SuperHF runs in the store: created with their settings, iterations recorded with their
+metrics, checkpoints recorded once safely on disk, status kept current."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from contextlib import contextmanager
+from typing import Optional
+
+from core.errors import InputError, NotFoundError
+from core.store.database import Store, now, to_json
+
+STATUSES = ("created", "running", "paused", "cancelled", "failed", "finished")
+
+
+def create_run(store: Store, *, name: Optional[str], model_id: int, reward_model_id: int,
+               prompt_set_id: Optional[int], config: dict) -> dict:
+    if name is None:
+        count = store.one("SELECT count(*) AS n FROM runs")["n"]
+        name = f"run-{count + 1}"
+        while store.one("SELECT id FROM runs WHERE name = ?", [name]):
+            count += 1
+            name = f"run-{count + 1}"
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
+        raise InputError(f"A run name may use letters, digits, '.', '_' and '-' (1 to 64), not '{name}'.")
+    if store.one("SELECT id FROM runs WHERE name = ?", [name]):
+        raise InputError(f"A run named '{name}' exists already. Resume it with 'superhf resume {name}', "
+                         "or pick another name with --name.")
+    stamp = now()
+    with store.transaction() as db:
+        db["runs"].insert({"name": name, "model_id": model_id, "reward_model_id": reward_model_id,
+                           "prompt_set_id": prompt_set_id, "config": to_json(config), "status": "created",
+                           "created_at": stamp, "updated_at": stamp})
+    return get_run(store, name)
+
+
+def get_run(store: Store, name: str) -> dict:
+    return store.named("runs", name, "run", "Start one with 'superhf train'.")
+
+
+def set_status(store: Store, run_id: int, status: str, error: Optional[str] = None) -> None:
+    assert status in STATUSES
+    with store.transaction() as db:
+        db.execute("UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE id = ?",
+                   [status, error, now(), run_id])
+
+
+def record_iteration(store: Store, run_id: int, iteration: int, metrics: dict,
+                     checkpoint_path: Optional[str]) -> None:
+    """The iteration's metrics and its checkpoint, together: a resumed run never sees one
+    without the other."""
+    stamp = now()
+    with store.transaction() as db:
+        db.execute("DELETE FROM iterations WHERE run_id = ? AND iteration >= ?", [run_id, iteration])
+        db["iterations"].insert({"run_id": run_id, "iteration": iteration, "metrics": to_json(metrics),
+                                 "created_at": stamp})
+        if checkpoint_path is not None:
+            db["checkpoints"].insert({"run_id": run_id, "iteration": iteration, "path": checkpoint_path,
+                                      "created_at": stamp})
+        db.execute("UPDATE runs SET updated_at = ? WHERE id = ?", [stamp, run_id])
+
+
+def last_checkpoint(store: Store, run_id: int) -> Optional[dict]:
+    return store.one("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY iteration DESC, id DESC LIMIT 1",
+                     [run_id])
+
+
+def iterations(store: Store, run_id: int) -> list[dict]:
+    rows = store.all("SELECT iteration, metrics, created_at FROM iterations WHERE run_id = ? ORDER BY iteration",
+                     [run_id])
+    return [{"iteration": r["iteration"], **json.loads(r["metrics"]), "created_at": r["created_at"]} for r in rows]
+
+
+def list_runs(store: Store) -> list[dict]:
+    return store.all(
+        "SELECT r.name, r.status, r.created_at, r.updated_at, m.name AS model, "
+        "json_extract(r.config, '$.iterations') AS iterations, "
+        "(SELECT max(iteration) FROM iterations i WHERE i.run_id = r.id) AS done "
+        "FROM runs r JOIN models m ON m.id = r.model_id ORDER BY r.id")
+
+
+def start_run(store: Store, *, model: str, reward: str, prompts: str, config: dict, name: Optional[str] = None) -> dict:
+    """A new run from names as the user gives them: a model, a reward model (its newest
+    version) and a prompt set or a prompts file (imported into a set named after it)."""
+    from pathlib import Path
+
+    from core.store.prompts import import_prompts
+    from core.reward.versions import find_reward_model
+
+    model_row = store.model(model)
+    reward_row = find_reward_model(store, reward)
+    path = Path(prompts).expanduser()
+    set_name = import_prompts(store, path)["set"] if path.is_file() else prompts
+    set_row = store.one("SELECT id FROM prompt_sets WHERE name = ?", [set_name])
+    if set_row is None:
+        raise NotFoundError(f"No prompt set or file named '{prompts}'. Import prompts first: superhf prompts import FILE")
+    return create_run(store, name=name, model_id=model_row["id"], reward_model_id=reward_row["id"],
+                      prompt_set_id=set_row["id"], config=config)
+
+
+@contextmanager
+def run_lock(store: Store, name: str):
+    """Held while a process trains run ``name``: a second process (the app and a terminal, say)
+    is refused instead of writing the same checkpoints. The operating system releases it when
+    the holder exits, even killed."""
+    path = store.workspace.checkpoints_dir / f".{name}.lock"
+    handle = open(path, "a+")
+    try:
+        if not _try_lock(handle):
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise InputError(f"Run '{name}' is being trained by {holder} right now. Wait for it to finish or stop "
+                             "it first; then resume.")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
+def _try_lock(handle) -> bool:
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,90 @@
+"""The policy being tuned and its frozen reference. With LoRA (the default) the reference is
+the policy with its adapters switched off: no second copy of the weights in memory. Full
+fine-tuning keeps a frozen copy."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from core.models.loading import LoadedModel, load_model_folder
+from core.superhf.config import SuperHFConfig
+from core.superhf.loss import Batch
+
+ADAPTER_DIR = "adapter"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class Policy:
+    lm: LoadedModel  # lm.model is the trainable model (a PeftModel with LoRA)
+    reference: Optional[torch.nn.Module]  # None: the policy with adapters disabled
+    wrapped: Optional[torch.nn.Module] = None  # across processes: the model wrapped to average gradients
+
+    @property
+    def model(self):
+        return self.lm.model
+
+    @property
+    def trainer(self):
+        """What the update's forward pass runs: the wrapped model across processes."""
+        return self.wrapped if self.wrapped is not None else self.lm.model
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.model.parameters() if p.requires_grad]
+
+    @torch.no_grad()
+    def reference_logits(self, batch: Batch) -> torch.Tensor:
+        if self.reference is None:
+            with self.model.disable_adapter():
+                return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        return self.reference(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+
+    def save(self, folder: Path) -> None:
+        """The trained part: the LoRA adapter, or the whole weights when fully fine-tuned."""
+        if self.reference is None:
+            self.model.save_pretrained(folder / ADAPTER_DIR)
+        else:
+            from safetensors.torch import save_file
+
+            state = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
+            save_file(_untie(state), str(folder / WEIGHTS_FILE))
+
+
+def _untie(state: dict) -> dict:
+    """safetensors refuses tensors that share memory (tied embeddings): store copies."""
+    seen: dict[int, str] = {}
+    out = {}
+    for k, v in state.items():
+        ptr = v.data_ptr()
+        out[k] = v.clone() if ptr in seen else v
+        seen.setdefault(ptr, k)
+    return out
+
+
+def build_policy(base_path: Path, config: SuperHFConfig, *, device: Optional[str] = None,
+                 checkpoint: Optional[Path] = None, name: Optional[str] = None) -> Policy:
+    """The policy on its device, from the base model or from a checkpoint's trained part."""
+    lm = load_model_folder(base_path, name=name, device=device)
+    if not config.lora:
+        reference = copy.deepcopy(lm.model).eval().requires_grad_(False)
+        if checkpoint is not None:
+            from safetensors.torch import load_file
+
+            lm.model.load_state_dict(load_file(str(checkpoint / WEIGHTS_FILE), device=str(lm.device)))
+        return Policy(lm, reference)
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if checkpoint is not None:
+        lm.model = PeftModel.from_pretrained(lm.model, checkpoint / ADAPTER_DIR, is_trainable=True)
+    else:
+        torch.manual_seed(config.seed)  # the adapters' random start: the same in every process
+        lm.model = get_peft_model(lm.model, LoraConfig(
+            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+            target_modules=list(config.lora_targets) if config.lora_targets else None, task_type="CAUSAL_LM"))
+    lm.model.eval()  # dropout only while updating: the loop switches to train() for that alone
+    return Policy(lm, None)

@@ -1,0 +1,66 @@
+"""One optimiser step of SuperHF on a minibatch of kept completions, split into micro-batches
+whose gradients add up to the whole minibatch's. When the GPU runs out of memory the
+micro-batch is halved and the step tried again: the run goes on, and says so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+
+from core.errors import ModelError
+from core.sampling.generation import Completion, format_prompt
+from core.superhf.policy import Policy
+from core.superhf.config import SuperHFConfig
+from core.superhf.loss import Batch, build_batch, superhf_loss
+
+
+@dataclass
+class MicroBatch:
+    size: int  # completions per forward pass; starts at the minibatch size
+    notes: list[str] = field(default_factory=list)  # what was halved, for the run's log
+
+
+def _batches(policy: Policy, chunk: Sequence[Completion], size: int) -> list[Batch]:
+    tok = policy.lm.tokenizer
+    out = []
+    for start in range(0, len(chunk), size):
+        part = chunk[start:start + size]
+        out.append(build_batch(tok([format_prompt(tok, c.prompt) for c in part], add_special_tokens=False)["input_ids"],
+                               tok([c.text for c in part], add_special_tokens=False)["input_ids"],
+                               tok.eos_token_id, tok.pad_token_id).to(policy.lm.device))
+    return out
+
+
+def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFConfig, optimizer, scheduler,
+                  micro: MicroBatch, with_kl: bool = True) -> tuple[float, float]:
+    """Update the policy on ``chunk``; returns its (CE, KL), averaged over completion tokens.
+    ``with_kl=False``: cross-entropy alone, without the reference model's forward pass."""
+    while True:
+        optimizer.zero_grad(set_to_none=True)
+        try:
+            batches = _batches(policy, chunk, micro.size)
+            total = sum(int(b.completion_mask[:, 1:].sum()) for b in batches)
+            ce_sum = kl_sum = 0.0
+            for batch in batches:
+                logits = policy.trainer(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+                reference = policy.reference_logits(batch) if with_kl else None
+                loss, ce, kl = superhf_loss(logits, reference, batch, config.kl_coefficient)
+                share = int(batch.completion_mask[:, 1:].sum()) / total  # token-weighted: sums to the whole loss
+                (loss * share).backward()
+                ce_sum, kl_sum = ce_sum + ce.item() * share, kl_sum + kl.item() * share
+            break
+        except torch.OutOfMemoryError:
+            optimizer.zero_grad(set_to_none=True)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if micro.size == 1:
+                raise ModelError("Out of memory even with one completion at a time. Lower --max-new-tokens, "
+                                 "use LoRA rather than full fine-tuning, or choose a smaller model.") from None
+            micro.size //= 2
+            micro.notes.append(f"Out of memory while updating: micro-batch halved to {micro.size}.")
+    torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    return ce_sum, kl_sum

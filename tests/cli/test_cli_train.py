@@ -1,0 +1,108 @@
+"""``superhf train / runs / resume / export`` through the real console script, including a
+run killed with SIGKILL in the middle of its work and resumed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from conftest import last_json, superhf, write_jsonl
+from core.store.runs import get_run, iterations, last_checkpoint
+from core.store.database import open_store
+from synthetic import banana_ratings
+
+TRAIN = ["--model", "tiny", "--reward", "reward", "--iterations", "5", "--max-new-tokens", "16",
+         "--superbatch", "6", "--prompts-per-iteration", "12", "--lr", "1e-2"]
+
+
+def workspace(home, tiny_model_dir, tmp_path) -> Path:
+    superhf("model", "import", str(tiny_model_dir), "--name", "tiny", home=home, check=True)
+    ratings = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in banana_ratings(30)]
+    superhf("ratings", "import", str(write_jsonl(tmp_path / "r.jsonl", ratings)), home=home, check=True)
+    superhf("reward", "train", home=home, check=True)
+    rows = [{"prompt": f"Tell me about thing {i}.", "split": "eval" if i % 4 == 0 else "train"} for i in range(24)]
+    return write_jsonl(tmp_path / "prompts.jsonl", rows)
+
+
+def final_state(home, run):
+    with open_store(home) as store:
+        row = get_run(store, run)
+        folder = Path(last_checkpoint(store, row["id"])["path"])
+        metrics = [{k: v for k, v in i.items() if k not in ("seconds", "created_at", "sample_tokens_per_second")}
+                   for i in iterations(store, row["id"])]
+        return row["status"], load_file(str(folder / "adapter" / "adapter_model.safetensors")), metrics
+
+
+def test_a_run_killed_mid_work_resumes_to_the_same_state(home, tiny_model_dir, tmp_path):
+    prompts = workspace(home, tiny_model_dir, tmp_path)
+    superhf("train", *TRAIN, "--prompts", str(prompts), "--name", "whole", home=home, check=True)
+
+    env = dict(os.environ, SUPERHF_HOME=str(home))
+    script = Path(sys.executable).parent / "superhf"
+    proc = subprocess.Popen([str(script), "train", *TRAIN, "--prompts", str(prompts), "--name", "killed"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    with open_store(home) as store:
+        while time.time() < deadline:  # wait for the first checkpoint, then kill inside the next iteration
+            run = store.one("SELECT id FROM runs WHERE name = 'killed'")
+            if run and last_checkpoint(store, run["id"]):
+                break
+            time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    status, _, done = final_state(home, "killed")
+    assert status == "running"  # killed: it never got to say otherwise
+    assert 1 <= done[-1]["iteration"] < 5
+
+    resumed = superhf("--json", "resume", "killed", home=home, check=True)
+    assert last_json(resumed)["run"] == "killed"
+    whole, killed = final_state(home, "whole"), final_state(home, "killed")
+    assert whole[0] == killed[0] == "finished"
+    assert whole[1].keys() == killed[1].keys()
+    assert all(torch.equal(whole[1][k], killed[1][k]) for k in whole[1])
+    assert whole[2] == killed[2]
+
+
+def test_runs_list_show_and_export(home, tiny_model_dir, tmp_path):
+    prompts = workspace(home, tiny_model_dir, tmp_path)
+    trained = superhf("train", *TRAIN, "--iterations", "2", "--prompts", str(prompts), "--name", "demo", home=home,
+                      check=True)
+    assert "iteration 2/2: reward" in trained.stdout
+    listed = last_json(superhf("--json", "runs", "list", home=home, check=True))["runs"]
+    assert [(r["name"], r["status"], r["done"]) for r in listed] == [("demo", "finished", 2)]
+    shown = last_json(superhf("--json", "runs", "show", "demo", home=home, check=True))
+    assert shown["run"]["config"]["superbatch_size"] == 6 and [i["iteration"] for i in shown["iterations"]] == [0, 1, 2]
+
+    out = tmp_path / "tuned"
+    superhf("export", "demo", str(out), home=home, check=True)
+    model = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
+    assert model.config.model_type == "llama"
+    again = superhf("export", "demo", str(out), home=home)
+    assert again.returncode == 1 and "not empty" in again.stderr and len(again.stderr.splitlines()) == 1
+    missing = superhf("resume", "nope", home=home)
+    assert missing.returncode == 1 and "No run named 'nope'" in missing.stderr
+
+
+def test_two_cpu_processes_share_the_prompts_and_train_one_model(home, tiny_model_dir, tmp_path):
+    import socket
+
+    prompts = workspace(home, tiny_model_dir, tmp_path)
+    with socket.socket() as s:  # a free loopback port for the processes to meet on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    launch = (torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port))
+    result = superhf("--device", "cpu", "train", *TRAIN, "--iterations", "2", "--prompts", str(prompts),
+                     "--name", "pair", home=home, launch=launch)
+    assert result.returncode == 0, result.stderr[-2000:]
+    status, adapters, metrics = final_state(home, "pair")
+    assert status == "finished"
+    assert [m["iteration"] for m in metrics] == [0, 1, 2]  # recorded once, by the main process
+    assert all(m["processes"] == 2 for m in metrics[1:])
+    assert all(torch.isfinite(t).all() for t in adapters.values())
