@@ -31,11 +31,11 @@ def self_test(say: Callable[[str], None] = print) -> dict:
     from core.journey.answers import generate_answers
     from core.journey.export import export
     from core.sampling.generation import SamplingSettings
-    from core.models.loading import STARTER_NAME, import_model
+    from core.models.importing import STARTER_NAME, import_model
     from core.store.prompts import add_prompts
     from core.store.ratings import add_ratings, pair
     from core.reward.versions import train_reward_model
-    from core.store.runs import start_run
+    from core.journey.training import start_run
     from core.store.database import open_store
     from core.superhf.run import run_superhf
     from core.superhf.config import SuperHFConfig

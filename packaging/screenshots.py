@@ -21,25 +21,26 @@ OUT = ROOT / "resources" / "screenshots"
 def prepare(home: Path) -> None:
     from core.bench.superhf import simulated_ratings
     from core.journey.compare import prepare_comparison
-    from core.models.loading import STARTER_NAME, import_model
+    from core.models.importing import STARTER_NAME, import_model
     from core.store.prompts import import_prompts
     from core.journey.rating import next_pairs
     from core.store.ratings import add_ratings
     from core.resources import starter_prompts_file
     from core.reward.versions import train_reward_model
-    from core.store.runs import start_run
+    from core.journey.training import start_run
     from core.store.database import open_store
+    from core.store.prompts import distinct_prompts
     from core.superhf.run import run_superhf
     from core.superhf.config import SuperHFConfig
 
     with open_store(home) as store:
-        if store.one("SELECT 1 FROM comparisons LIMIT 1"):
+        if store.count("comparisons"):
             return  # prepared by an earlier run
         print("Preparing the screenshot workspace (a few minutes)…", flush=True)
         if not store.count("models"):
             import_model(store, starter=True)
         import_prompts(store, starter_prompts_file(), set_name="starter")
-        train = [r["text"] for r in store.all("SELECT text FROM prompts WHERE split = 'train' ORDER BY id")][:12]
+        train = [text for _, text in distinct_prompts(store, "train")][:12]
         add_ratings(store, simulated_ratings(store, STARTER_NAME, train, 40), source="app")
         train_reward_model(store)
         config = SuperHFConfig(iterations=3, prompts_per_iteration=8, superbatch_size=4)
@@ -47,7 +48,7 @@ def prepare(home: Path) -> None:
                         name="first-run")
         run_superhf(store, run["name"])
         prepare_comparison(store, run["name"], n_prompts=6)
-        prompts = [(r["id"], r["text"]) for r in store.all("SELECT id, text FROM prompts WHERE split = 'train'")]
+        prompts = distinct_prompts(store, "train")
         next_pairs(store, prompts[:6], 6)
 
 

@@ -61,7 +61,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_model(store, tiny_model_dir) -> str:
     """The tiny model imported into this test's workspace; returns its name."""
-    from core.models.loading import import_model
+    from core.models.importing import import_model
 
     return import_model(store, tiny_model_dir, name="tiny")["name"]
 
@@ -132,7 +132,7 @@ def window(qtbot, home):
 def ready_home(home, tiny_model_dir):
     """A workspace with everything training needs: the tiny model, prompts, synthetic
     ratings and a reward model, made through core."""
-    from core.models.loading import import_model
+    from core.models.importing import import_model
     from core.store.prompts import add_prompts
     from core.store.ratings import add_ratings
     from core.reward.versions import train_reward_model

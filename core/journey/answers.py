@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Optional
 
 from core.sampling.generation import Completion, SamplingSettings, sample
-from core.models.loading import LoadedModel, load_model
+from core.models.importing import load_model
+from core.models.loading import LoadedModel
 from core.progress import CancelToken, ProgressCallback
 from core.store.prompts import parse_prompts, prompts_of
 from core.store.database import Store, now, to_json
+from core.store.generations import add_generations
+from core.store.models import get_model
 
 
 def resolve_prompts(store: Store, source: str, split: Optional[str] = None) -> list[tuple[Optional[int], str]]:
@@ -31,7 +34,7 @@ def generate_answers(store: Store, model: str | LoadedModel, prompts: list[tuple
 
     lm = model if isinstance(model, LoadedModel) else load_model(store, model, device=device,
                                                                    on_progress=on_progress)
-    model_id = store.model(lm.name)["id"]
+    model_id = get_model(store, lm.name)["id"]
     settings = settings.with_seed()  # the stored seed repeats the run
     stored_settings = to_json({**settings.to_dict(), "n": n, "device": lm.device,
                                   "dtype": str(sampling_dtype(lm.device, lm.dtype, settings.precision))})
@@ -41,9 +44,7 @@ def generate_answers(store: Store, model: str | LoadedModel, prompts: list[tuple
         batch = [{"model_id": model_id, "prompt_id": prompts[c.prompt_index][0], "prompt": c.prompt,
                   "completion": c.text, "finished": int(c.finished), "new_tokens": c.new_tokens,
                   "settings": stored_settings, "created_at": now()} for c in done]
-        with store.transaction() as db:
-            for row in batch:
-                row["id"] = db["generations"].insert(row).last_pk
+        add_generations(store, batch)
         rows.extend(batch)
 
     sample(lm, [text for _, text in prompts], n, settings, on_progress=on_progress, cancel=cancel,

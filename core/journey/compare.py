@@ -4,18 +4,26 @@ stored as ordinary ratings too, so the next reward model learns from them."""
 
 from __future__ import annotations
 
-import json
 import math
 import random
-from pathlib import Path
 from typing import Optional
 
 from core.errors import InputError, NotFoundError
 from core.sampling.generation import SamplingSettings, sample
 from core.progress import CancelToken, ProgressCallback, report
-from core.store.ratings import add_ratings, fingerprint, pair
-from core.store.runs import get_run, last_checkpoint
+from core.store.comparisons import (
+    add_comparisons,
+    answered_comparison,
+    choice_counts,
+    clear_choice,
+    comparison_row,
+    open_comparison_rows,
+    record_choice,
+)
 from core.store.database import Store, now
+from core.store.prompts import prompt_texts
+from core.store.ratings import add_ratings, delete_rating, pair, rating_id
+from core.store.runs import get_run, last_checkpoint
 
 CHOICES = ("left", "right", "tie", "skip")
 
@@ -25,45 +33,39 @@ def prepare_comparison(store: Store, run_name: str, n_prompts: int = 16, *, seed
                        cancel: Optional[CancelToken] = None) -> list[dict]:
     """Answer up to ``n_prompts`` evaluation prompts (training prompts when the set has no
     evaluation ones) with the base and the tuned model; store the blind pairs."""
-    from core.superhf.policy import build_policy
-    from core.superhf.config import SuperHFConfig
+    from core.superhf.run import run_policy
 
     run = get_run(store, run_name)
     checkpoint = last_checkpoint(store, run["id"])
     if checkpoint is None:
         raise InputError(f"Run '{run_name}' has no finished iteration yet: train it first.")
-    prompts = [r["text"] for r in store.all("SELECT text FROM prompts WHERE set_id = ? AND split = 'eval' ORDER BY id",
-                                            [run["prompt_set_id"]])]
-    prompts = prompts or [r["text"] for r in store.all("SELECT text FROM prompts WHERE set_id = ? ORDER BY id",
-                                                       [run["prompt_set_id"]])]
+    prompts = [r["text"] for r in prompt_texts(store, run["prompt_set_id"], "eval")]
+    prompts = prompts or [r["text"] for r in prompt_texts(store, run["prompt_set_id"])]
     prompts = prompts[:n_prompts]
     if not prompts:
         raise NotFoundError(f"Run '{run_name}' has no prompts to compare on.")
-    config = SuperHFConfig.from_dict(json.loads(run["config"]))
-    model = store.one("SELECT * FROM models WHERE id = ?", [run["model_id"]])
-    settings = SamplingSettings(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                                top_p=config.top_p, seed=seed)
     answers = {}
-    for side, path in (("base", None), ("tuned", Path(checkpoint["path"]))):
+    for side in ("base", "tuned"):
         report(on_progress, f"answering with the {side} model", 0, len(prompts))
-        policy = build_policy(Path(model["path"]), config, device=device, checkpoint=path)
+        policy, config, _ = run_policy(store, run, device=device, base=side == "base")
+        settings = SamplingSettings(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                                    top_p=config.top_p, seed=seed)
         answers[side] = [c.text for c in sample(policy.lm, prompts, 1, settings, on_progress=on_progress,
                                                 cancel=cancel)]
         del policy
     rng = random.Random(f"{run_name}:{seed}")
     stamp = now()
-    with store.transaction() as db:
-        for prompt, base, tuned in zip(prompts, answers["base"], answers["tuned"]):
-            db["comparisons"].insert({"run_id": run["id"], "iteration": checkpoint["iteration"], "prompt": prompt,
-                                      "base": base, "tuned": tuned, "tuned_on_left": int(rng.random() < 0.5),
-                                      "created_at": stamp})
+    add_comparisons(store, [{"run_id": run["id"], "iteration": checkpoint["iteration"], "prompt": prompt,
+                             "base": base, "tuned": tuned, "tuned_on_left": int(rng.random() < 0.5),
+                             "created_at": stamp}
+                            for prompt, base, tuned in zip(prompts, answers["base"], answers["tuned"])])
     return open_comparisons(store, run_name)
 
 
 def open_comparisons(store: Store, run_name: str) -> list[dict]:
     """Unanswered pairs of the run, as the person sees them: left and right, not which is which."""
     run = get_run(store, run_name)
-    rows = store.all("SELECT * FROM comparisons WHERE run_id = ? AND choice IS NULL ORDER BY id", [run["id"]])
+    rows = open_comparison_rows(store, run["id"])
     return [{"id": r["id"], "prompt": r["prompt"], "left": r["tuned"] if r["tuned_on_left"] else r["base"],
              "right": r["base"] if r["tuned_on_left"] else r["tuned"]} for r in rows]
 
@@ -71,7 +73,7 @@ def open_comparisons(store: Store, run_name: str) -> list[dict]:
 def answer_comparison(store: Store, comparison_id: int, choice: str) -> dict:
     if choice not in CHOICES:
         raise InputError(f"The answer must be one of {', '.join(CHOICES)}, not '{choice}'.")
-    row = store.one("SELECT * FROM comparisons WHERE id = ?", [comparison_id])
+    row = comparison_row(store, comparison_id)
     if row is None:
         raise NotFoundError(f"No comparison with id {comparison_id}.")
     if row["choice"] is not None:
@@ -83,32 +85,27 @@ def answer_comparison(store: Store, comparison_id: int, choice: str) -> dict:
     else:
         winner = choice
         rating = pair(row["prompt"], row["tuned"], row["base"], choice)
-    with store.transaction() as db:
+    with store.transaction():  # the rating and the answered comparison, together
         add_ratings(store, [rating], source="compare")
-        rating_id = store.one("SELECT id FROM ratings WHERE fingerprint = ?", [fingerprint(rating)])["id"]
-        db.execute("UPDATE comparisons SET choice = ?, rating_id = ?, answered_at = ? WHERE id = ?",
-                   [winner, rating_id, now(), comparison_id])
+        record_choice(store, comparison_id, winner, rating_id(store, rating))
     return {"comparison": comparison_id, "choice": winner}
 
 
 def undo_comparison(store: Store, comparison_id: int) -> None:
-    row = store.one("SELECT rating_id FROM comparisons WHERE id = ? AND choice IS NOT NULL", [comparison_id])
+    row = answered_comparison(store, comparison_id)
     if row is None:
         raise InputError(f"Comparison {comparison_id} has no answer to take back.")
-    with store.transaction() as db:
-        db.execute("UPDATE comparisons SET choice = NULL, rating_id = NULL, answered_at = NULL WHERE id = ?",
-                   [comparison_id])
+    with store.transaction():
+        clear_choice(store, comparison_id)
         if row["rating_id"] is not None:
-            db.execute("DELETE FROM ratings WHERE id = ?", [row["rating_id"]])
+            delete_rating(store, row["rating_id"])
 
 
 def win_rate(store: Store, run_name: str) -> dict:
     """How often the tuned answer won; a tie counts half. ``se`` is the standard error of the
     rate, ``low``/``high`` a 95% Wilson interval."""
     run = get_run(store, run_name)
-    counts = {r["choice"]: r["n"] for r in store.all(
-        "SELECT choice, count(*) AS n FROM comparisons WHERE run_id = ? AND choice IS NOT NULL GROUP BY choice",
-        [run["id"]])}
+    counts = choice_counts(store, run["id"])
     wins, losses, ties = counts.get("tuned", 0), counts.get("base", 0), counts.get("tie", 0)
     n = wins + losses + ties
     if n == 0:

@@ -5,14 +5,17 @@ generation config and a model card that says where it came from."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 from core.errors import InputError, NotFoundError
 from core.models.loading import copy_model_files
+from core.store.atomic import atomic_folder
 from core.store.database import Store, now, to_json
+from core.store.exports import record_export
+from core.store.models import find_model, model_row
+from core.store.reward_models import reward_model_row
+from core.store.runs import find_run
 
 
 def export(store: Store, source: str, outdir: Path, *, force: bool = False, adapter_only: bool = False,
@@ -25,48 +28,31 @@ def export(store: Store, source: str, outdir: Path, *, force: bool = False, adap
                          "to replace it.")
     if not outdir.parent.is_dir():
         raise NotFoundError(f"No such folder: {outdir.parent}")
-    run = store.one("SELECT * FROM runs WHERE name = ?", [source])
-    model = store.one("SELECT * FROM models WHERE name = ?", [source])
+    run = find_run(store, source)
+    model = find_model(store, source)
     if run is None and model is None:
         raise NotFoundError(f"No run or model named '{source}'. 'superhf runs list' and 'superhf model list' "
                             "show what there is.")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    try:
+    with atomic_folder(outdir) as tmp:  # an existing (empty, or --force) folder is replaced
         if run is not None:
             info = _export_run(store, run, tmp, adapter_only, device)
         else:
             info = _export_model(model, tmp)
         (tmp / "README.md").write_text(model_card(store, run, model, info))
-        if outdir.exists():
-            old = outdir.with_name(f".{outdir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            outdir.rename(old)
-            tmp.rename(outdir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(outdir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    with store.transaction() as db:
-        db["exports"].insert({"run_id": run["id"] if run else None, "model_id": model["id"] if model else None,
-                              "path": str(outdir), "settings": to_json({"adapter_only": adapter_only, **info}),
-                              "created_at": now()})
+    record_export(store, {"run_id": run["id"] if run else None, "model_id": model["id"] if model else None,
+                          "path": str(outdir), "settings": to_json({"adapter_only": adapter_only, **info}),
+                          "created_at": now()})
     return {"source": source, "path": str(outdir), **info}
 
 
 def _export_run(store: Store, run: dict, out: Path, adapter_only: bool, device: Optional[str]) -> dict:
-    from core.superhf.policy import build_policy
-    from core.store.runs import last_checkpoint
-    from core.superhf.config import SuperHFConfig
+    from core.superhf.run import run_policy
 
-    checkpoint = last_checkpoint(store, run["id"])
-    if checkpoint is None:
-        raise InputError(f"Run '{run['name']}' has no finished iteration to export yet. "
-                         f"Continue it with 'superhf resume {run['name']}'.")
-    config = SuperHFConfig.from_dict(json.loads(run["config"]))
-    base = store.one("SELECT * FROM models WHERE id = ?", [run["model_id"]])
-    policy = build_policy(Path(base["path"]), config, device=device or "cpu", checkpoint=Path(checkpoint["path"]),
-                          name=base["name"])
+    policy, config, checkpoint = run_policy(
+        store, run, device=device or "cpu",
+        required=f"Run '{run['name']}' has no finished iteration to export yet. "
+                 f"Continue it with 'superhf resume {run['name']}'.")
+    base = model_row(store, run["model_id"])
     if adapter_only:
         if not config.lora:
             raise InputError(f"Run '{run['name']}' tuned all the weights; there is no adapter to export alone.")
@@ -94,8 +80,7 @@ def model_card(store: Store, run: Optional[dict], model: Optional[dict], info: d
         return "\n".join(lines) + "\n"
     from core.store.runs import iterations
 
-    reward = store.one("SELECT * FROM reward_models WHERE id = ?", [run["reward_model_id"]]) if run["reward_model_id"] \
-        else None
+    reward = reward_model_row(store, run["reward_model_id"]) if run["reward_model_id"] else None
     ratings = len(json.loads(reward["data"]).get("ratings", [])) if reward else 0
     lines += [f"Tuned with SuperHF (Mukobi et al., 2023) in run **{run['name']}**, from the base model "
               f"**{info['base_model']}**, {info['iteration']} iterations.", ""]

@@ -1,5 +1,5 @@
 """Where a workspace stands on the journey and the next sensible step: what the desktop's
-home page shows (and ``superhf status`` prints). A handful of small queries."""
+home page shows (and ``superhf status`` prints), from a handful of small store reads."""
 
 from __future__ import annotations
 
@@ -7,29 +7,35 @@ import json
 
 from core.reward.pairs import MIN_PAIRS_FOR_ACCURACY
 from core.store.database import Store
+from core.store.exports import count_exports
+from core.store.generations import count_generations
+from core.store.models import base_models
+from core.store.prompts import split_counts
+from core.store.ratings import count_chosen_pairs, count_ratings
+from core.store.reward_models import latest_reward_model
+from core.store.runs import last_iterations, newest_runs
 
 ENOUGH_PAIRS = MIN_PAIRS_FOR_ACCURACY  # pairs rated before a reward model is worth training
 STALE_AFTER = 20  # new pair ratings after which the reward model should learn them
 
 
 def overview(store: Store) -> dict:
-    models = store.all("SELECT name, kind, parameters FROM models WHERE kind != 'tuned' ORDER BY id")
-    splits = {r["split"]: r["n"] for r in store.all("SELECT split, count(*) AS n FROM prompts GROUP BY split")}
-    pairs = store.one("SELECT count(*) AS n FROM ratings WHERE kind = 'pair' AND outcome = 'chosen'")["n"]
-    reward = store.one("SELECT * FROM reward_models ORDER BY id DESC LIMIT 1")
+    models = base_models(store)
+    splits = split_counts(store)
+    pairs = count_chosen_pairs(store)
+    reward = latest_reward_model(store)
     trained_on = json.loads(reward["data"]).get("pairs", 0) if reward else 0
-    done = {r["run_id"]: r["n"] for r in store.all(
-        "SELECT run_id, max(iteration) AS n FROM iterations GROUP BY run_id")}
+    done = last_iterations(store)
     run_rows = []
-    for r in store.all("SELECT id, name, status, config FROM runs ORDER BY id DESC"):
+    for r in newest_runs(store):
         run_rows.append({"name": r["name"], "status": r["status"], "done": done.get(r["id"], 0),
                          "iterations": json.loads(r["config"]).get("iterations")})
     state = {
         "models": models, "train_prompts": splits.get("train", 0), "eval_prompts": splits.get("eval", 0),
-        "answers": store.count("generations"), "ratings": store.count("ratings"), "pairs": pairs,
+        "answers": count_generations(store), "ratings": count_ratings(store), "pairs": pairs,
         "reward_model": ({"name": reward["name"], "version": reward["version"], "accuracy": reward["accuracy"],
                           "pairs": trained_on} if reward else None),
-        "runs": run_rows, "exports": store.count("exports"),
+        "runs": run_rows, "exports": count_exports(store),
     }
     state["next"] = next_step(state)
     return state

@@ -14,8 +14,18 @@ from itertools import combinations
 from typing import Optional, Sequence
 
 from core.errors import InputError, NotFoundError
-from core.store.ratings import add_ratings, fingerprint, pair
 from core.store.database import Store, now
+from core.store.generations import answers_to
+from core.store.queued_pairs import (
+    add_to_queue,
+    close_pair,
+    guessed_and_chosen,
+    open_queue,
+    queued_generation_pairs,
+    queued_pair,
+    reopen_pair,
+)
+from core.store.ratings import add_ratings, delete_rating, fingerprint, pair, pair_fingerprints, rating_id
 
 CHOICES = ("a", "b", "tie", "skip")
 
@@ -65,13 +75,12 @@ def rank_pairs(candidates: Sequence[Candidate], n: int, keys: Optional[Sequence[
 
 def candidate_pairs(store: Store, prompts: Sequence[str]) -> list[Candidate]:
     """Every not-yet-rated, not-yet-queued pair of distinct stored answers to each prompt."""
-    seen = {r["fingerprint"] for r in store.all("SELECT fingerprint FROM ratings WHERE kind = 'pair'")}
-    queued = {(r["generation_a"], r["generation_b"]) for r in store.all(
-        "SELECT generation_a, generation_b FROM pair_queue")}
+    seen = pair_fingerprints(store)
+    queued = queued_generation_pairs(store)
     out = []
     for prompt in prompts:
         answers: dict[str, int] = {}
-        for g in store.all("SELECT id, completion FROM generations WHERE prompt = ? ORDER BY id", [prompt]):
+        for g in answers_to(store, prompt):
             if g["completion"].strip():
                 answers.setdefault(g["completion"], g["id"])
         for (ta, ia), (tb, ib) in combinations(answers.items(), 2):
@@ -85,20 +94,16 @@ def candidate_pairs(store: Store, prompts: Sequence[str]) -> list[Candidate]:
 
 
 def open_pairs(store: Store) -> list[dict]:
-    return store.all("SELECT q.*, ga.completion AS a, gb.completion AS b FROM pair_queue q "
-                     "JOIN generations ga ON ga.id = q.generation_a JOIN generations gb ON gb.id = q.generation_b "
-                     "WHERE q.answered_at IS NULL ORDER BY q.id")
+    return open_queue(store)
 
 
 def queue_pairs(store: Store, chosen: list[tuple[Candidate, Optional[float]]],
                 reward_model_id: Optional[int]) -> list[dict]:
     reason = "uncertain" if reward_model_id is not None else "diverse"
     stamp = now()
-    with store.transaction() as db:
-        for c, guess in chosen:
-            db["pair_queue"].insert({"prompt": c.prompt, "generation_a": c.generation_a,
-                                     "generation_b": c.generation_b, "reward_model_id": reward_model_id,
-                                     "guess": guess, "reason": reason, "created_at": stamp})
+    add_to_queue(store, [{"prompt": c.prompt, "generation_a": c.generation_a, "generation_b": c.generation_b,
+                          "reward_model_id": reward_model_id, "guess": guess, "reason": reason, "created_at": stamp}
+                         for c, guess in chosen])
     return open_pairs(store)
 
 
@@ -107,9 +112,7 @@ def answer_pair(store: Store, pair_id: int, choice: str) -> dict:
     model, when it made a guess, agreed."""
     if choice not in CHOICES:
         raise InputError(f"The answer must be one of {', '.join(CHOICES)}, not '{choice}'.")
-    row = store.one("SELECT q.*, ga.completion AS a, gb.completion AS b FROM pair_queue q "
-                    "JOIN generations ga ON ga.id = q.generation_a JOIN generations gb ON gb.id = q.generation_b "
-                    "WHERE q.id = ?", [pair_id])
+    row = queued_pair(store, pair_id)
     if row is None:
         raise NotFoundError(f"No pair with id {pair_id} to rate. 'superhf rate next' lists the open ones.")
     if row["answered_at"]:
@@ -120,32 +123,30 @@ def answer_pair(store: Store, pair_id: int, choice: str) -> dict:
         rating = pair(row["prompt"], row["b"], row["a"])
     else:
         rating = pair(row["prompt"], row["a"], row["b"], "tie" if choice == "tie" else "skip")
-    with store.transaction() as db:  # the rating and the closed queue entry, together
+    with store.transaction():  # the rating and the closed queue entry, together
         add_ratings(store, [rating], source="app", generations=[(row["generation_a"], row["generation_b"])])
-        rating_id = store.one("SELECT id FROM ratings WHERE fingerprint = ?", [fingerprint(rating)])["id"]
-        db.execute("UPDATE pair_queue SET rating_id = ?, answered_at = ? WHERE id = ?", [rating_id, now(), pair_id])
+        new_id = rating_id(store, rating)
+        close_pair(store, pair_id, new_id)
     agreed = None
     if row["guess"] is not None and choice in ("a", "b"):
         agreed = (row["guess"] > 0.5) == (choice == "a")
-    return {"pair": pair_id, "choice": choice, "rating": rating_id, "guess": row["guess"], "agreed": agreed}
+    return {"pair": pair_id, "choice": choice, "rating": new_id, "guess": row["guess"], "agreed": agreed}
 
 
 def undo_pair(store: Store, pair_id: int) -> None:
     """Take back the answer to a queued pair: its rating is deleted and the pair is open
     again, together."""
-    row = store.one("SELECT rating_id FROM pair_queue WHERE id = ?", [pair_id])
+    row = queued_pair(store, pair_id)
     if row is None or row["rating_id"] is None:
         raise InputError(f"Pair {pair_id} has no answer to take back.")
-    with store.transaction() as db:
-        db.execute("UPDATE pair_queue SET rating_id = NULL, answered_at = NULL WHERE id = ?", [pair_id])
-        db.execute("DELETE FROM ratings WHERE id = ?", [row["rating_id"]])
+    with store.transaction():
+        reopen_pair(store, pair_id)
+        delete_rating(store, row["rating_id"])
 
 
 def agreement(store: Store, last: int = 20) -> dict:
     """How often the person picked the answer the reward model guessed, overall and lately."""
-    rows = store.all("SELECT q.guess, r.chosen, ga.completion AS a FROM pair_queue q "
-                     "JOIN ratings r ON r.id = q.rating_id JOIN generations ga ON ga.id = q.generation_a "
-                     "WHERE q.guess IS NOT NULL AND r.outcome = 'chosen' ORDER BY q.answered_at, q.id")
+    rows = guessed_and_chosen(store)
     hits = [(r["guess"] > 0.5) == (r["chosen"] == r["a"]) for r in rows]
     share = (lambda xs: sum(xs) / len(xs) if xs else None)
     return {"answered": len(hits), "agreement": share(hits), f"agreement_last_{last}": share(hits[-last:]),

@@ -12,8 +12,10 @@ from core.errors import InputError
 from core.sampling.generation import SamplingSettings
 from core.progress import CancelToken, ProgressCallback
 from core.records import read_records, require_text, write_records
-from core.reward.versions import RewardScorer, default_base, find_reward_model, latest_reward_model
+from core.reward.versions import RewardScorer, default_base
+from core.store.reward_models import find_reward_model, latest_reward_model
 from core.store.database import Store
+from core.store.generations import answer_counts
 
 
 def next_pairs(store: Store, prompts: list[tuple[Optional[int], str]], n: int = 10, *,
@@ -30,9 +32,7 @@ def next_pairs(store: Store, prompts: list[tuple[Optional[int], str]], n: int = 
     if len(waiting) >= n:
         return waiting[:n]
     texts = [t for _, t in prompts]
-    counts = {r["prompt"]: r["n"] for r in store.all(
-        "SELECT prompt, count(DISTINCT completion) AS n FROM generations WHERE trim(completion) != '' "
-        "GROUP BY prompt")}
+    counts = answer_counts(store)
     need = [(pid, t) for pid, t in prompts if counts.get(t, 0) < 2]
     if need:
         generate_answers(store, model or default_base(store)["name"], need, candidates, settings,

@@ -93,3 +93,37 @@ def prompts_of(store: Store, set_name: str, split: Optional[str] = None) -> list
         sql += " AND split = ?"
         params.append(split)
     return store.all(sql + " ORDER BY id", params)
+
+
+def find_set_id(store: Store, set_name: str) -> Optional[int]:
+    row = store.one("SELECT id FROM prompt_sets WHERE name = ?", [set_name])
+    return row["id"] if row else None
+
+
+def prompt_texts(store: Store, set_id: int, split: Optional[str] = None) -> list[dict]:
+    """(text, split) of the prompts of set ``set_id`` (one split, or all) in import order."""
+    if split:
+        return store.all("SELECT text, split FROM prompts WHERE set_id = ? AND split = ? ORDER BY id", [set_id, split])
+    return store.all("SELECT text, split FROM prompts WHERE set_id = ? ORDER BY id", [set_id])
+
+
+def distinct_prompts(store: Store, split: str) -> list[tuple[int, str]]:
+    """(id, text) of every different prompt of one split across all sets, the first id of each."""
+    return [(r["id"], r["text"]) for r in store.all(
+        "SELECT min(id) AS id, text FROM prompts WHERE split = ? GROUP BY text ORDER BY min(id)", [split])]
+
+
+def split_counts(store: Store) -> dict[str, int]:
+    """{"train": n, "eval": n} over all sets; a split without prompts is left out."""
+    return {r["split"]: r["n"] for r in store.all("SELECT split, count(*) AS n FROM prompts GROUP BY split")}
+
+
+def has_train_prompts(store: Store) -> bool:
+    return store.one("SELECT 1 FROM prompts WHERE split = 'train' LIMIT 1") is not None
+
+
+def training_sets(store: Store) -> list[str]:
+    """Names of the sets with training prompts, the largest first."""
+    return [r["name"] for r in store.all(
+        "SELECT s.name FROM prompt_sets s JOIN prompts p ON p.set_id = s.id AND p.split = 'train' "
+        "GROUP BY s.id ORDER BY count(*) DESC")]

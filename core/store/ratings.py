@@ -135,3 +135,60 @@ def export_ratings(store: Store, path: Path) -> dict:
 
     count = write_records(Path(path), records(), CSV_FIELDS)
     return {"file": str(path), "exported": count}
+
+
+def rating_id(store: Store, row: dict) -> Optional[int]:
+    """The id of the stored rating ``row`` (found by its fingerprint)."""
+    found = store.one("SELECT id FROM ratings WHERE fingerprint = ?", [fingerprint(row)])
+    return found["id"] if found else None
+
+
+def last_score_id(store: Store, prompt: str, completion: str) -> Optional[int]:
+    """The id of the newest 1-5 score given to this answer."""
+    found = store.one("SELECT id FROM ratings WHERE kind = 'score' AND prompt = ? AND completion = ? "
+                      "ORDER BY id DESC LIMIT 1", [prompt, completion])
+    return found["id"] if found else None
+
+
+def delete_rating(store: Store, rating_id: int) -> None:
+    with store.transaction() as db:
+        db.execute("DELETE FROM ratings WHERE id = ?", [rating_id])
+
+
+def chosen_pairs(store: Store) -> list[dict]:
+    """(id, prompt, chosen, rejected) of every pairwise rating with a winner, oldest first."""
+    return store.all(
+        "SELECT id, prompt, chosen, rejected FROM ratings WHERE kind = 'pair' AND outcome = 'chosen' ORDER BY id")
+
+
+def chosen_pairs_among(store: Store, ids: list[int]) -> list[dict]:
+    """(prompt, chosen, rejected) of the pairwise ratings with a winner among ``ids``, oldest first."""
+    rows: list[dict] = []
+    for start in range(0, len(ids), 500):  # SQLite caps the number of ? in one statement
+        part = list(ids[start:start + 500])
+        marks = ",".join("?" for _ in part)
+        rows += store.all(f"SELECT id, prompt, chosen, rejected FROM ratings WHERE id IN ({marks}) "
+                          "AND kind = 'pair' AND outcome = 'chosen'", part)
+    return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in sorted(rows, key=lambda r: r["id"])]
+
+
+def count_chosen_pairs(store: Store) -> int:
+    return store.one("SELECT count(*) AS n FROM ratings WHERE kind = 'pair' AND outcome = 'chosen'")["n"]
+
+
+def scores(store: Store) -> list[dict]:
+    """(id, prompt, completion, score) of every 1-5 score, oldest first."""
+    return store.all("SELECT id, prompt, completion, score FROM ratings WHERE kind = 'score' ORDER BY id")
+
+
+def counts_by_kind(store: Store) -> dict[str, int]:
+    """{"pair": n, "score": n}, kinds without ratings left out."""
+    return {r["kind"]: r["n"] for r in store.all("SELECT kind, count(*) AS n FROM ratings GROUP BY kind")}
+
+
+def pair_fingerprints(store: Store) -> set[str]:
+    return {r["fingerprint"] for r in store.all("SELECT fingerprint FROM ratings WHERE kind = 'pair'")}
+
+
+def count_ratings(store: Store) -> int:
+    return store.count("ratings")

@@ -9,7 +9,7 @@ import re
 from contextlib import contextmanager
 from typing import Optional
 
-from core.errors import InputError, NotFoundError
+from core.errors import InputError
 from core.store.database import Store, now, to_json
 
 STATUSES = ("created", "running", "paused", "cancelled", "failed", "finished")
@@ -81,23 +81,47 @@ def list_runs(store: Store) -> list[dict]:
         "FROM runs r JOIN models m ON m.id = r.model_id ORDER BY r.id")
 
 
-def start_run(store: Store, *, model: str, reward: str, prompts: str, config: dict, name: Optional[str] = None) -> dict:
-    """A new run from names as the user gives them: a model, a reward model (its newest
-    version) and a prompt set or a prompts file (imported into a set named after it)."""
-    from pathlib import Path
+def find_run(store: Store, name: str) -> Optional[dict]:
+    """The run called ``name``, or None."""
+    return store.one("SELECT * FROM runs WHERE name = ?", [name])
 
-    from core.store.prompts import import_prompts
-    from core.reward.versions import find_reward_model
 
-    model_row = store.model(model)
-    reward_row = find_reward_model(store, reward)
-    path = Path(prompts).expanduser()
-    set_name = import_prompts(store, path)["set"] if path.is_file() else prompts
-    set_row = store.one("SELECT id FROM prompt_sets WHERE name = ?", [set_name])
-    if set_row is None:
-        raise NotFoundError(f"No prompt set or file named '{prompts}'. Import prompts first: superhf prompts import FILE")
-    return create_run(store, name=name, model_id=model_row["id"], reward_model_id=reward_row["id"],
-                      prompt_set_id=set_row["id"], config=config)
+def run_exists(store: Store, name: str) -> bool:
+    return store.one("SELECT id FROM runs WHERE name = ?", [name]) is not None
+
+
+def iteration_metrics(store: Store, run_id: int, iteration: int) -> Optional[dict]:
+    """The recorded metrics of one iteration of a run, or None if it was not recorded."""
+    row = store.one("SELECT metrics FROM iterations WHERE run_id = ? AND iteration = ?", [run_id, iteration])
+    return json.loads(row["metrics"]) if row else None
+
+
+def last_iterations(store: Store) -> dict[int, int]:
+    """{run id: its last recorded iteration} of every run with one."""
+    return {r["run_id"]: r["n"] for r in store.all("SELECT run_id, max(iteration) AS n FROM iterations GROUP BY run_id")}
+
+
+def newest_runs(store: Store) -> list[dict]:
+    """(id, name, status, config) of every run, the newest first."""
+    return store.all("SELECT id, name, status, config FROM runs ORDER BY id DESC")
+
+
+def checkpointed_runs(store: Store) -> list[str]:
+    """Names of the runs with at least one checkpoint, oldest run first."""
+    return [r["name"] for r in store.all(
+        "SELECT r.name FROM runs r WHERE EXISTS (SELECT 1 FROM checkpoints c WHERE c.run_id = r.id) ORDER BY r.id")]
+
+
+def drop_old_checkpoints(store: Store, run_id: int, keep: int) -> list[str]:
+    """Forget all but the newest ``keep`` checkpoints of a run; returns the forgotten ones'
+    paths, for the caller to delete."""
+    rows = store.all("SELECT id, path FROM checkpoints WHERE run_id = ? ORDER BY iteration DESC, id DESC", [run_id])
+    old = rows[keep:]
+    if old:
+        with store.transaction() as db:
+            for r in old:
+                db.execute("DELETE FROM checkpoints WHERE id = ?", [r["id"]])
+    return [r["path"] for r in old]
 
 
 @contextmanager

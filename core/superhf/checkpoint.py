@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from core.superhf.policy import Policy
+from core.store.atomic import atomic_folder
 from core.store.database import Store
+from core.store.runs import drop_old_checkpoints
 
 TRAINER_FILE = "trainer.pt"
 META_FILE = "checkpoint.json"
@@ -27,18 +28,13 @@ def save_checkpoint(store: Store, run_name: str, iteration: int, policy: Policy,
                     meta: dict) -> Path:
     target = checkpoint_dir(store, run_name, iteration)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="checkpoint-", dir=store.workspace.tmp_dir))
-    try:
+    # a folder already there was written before a crash, never recorded: this one replaces it
+    with atomic_folder(target, scratch=store.workspace.tmp_dir, prefix="checkpoint-") as tmp:
         policy.save(tmp)
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
                     "iteration": iteration}, tmp / TRAINER_FILE)
         (tmp / META_FILE).write_text(json.dumps({"iteration": iteration, **meta}, indent=2))
-        if target.exists():  # written before a crash, never recorded: this one replaces it
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -57,12 +53,5 @@ def _as_tuple(value):
 
 def prune_checkpoints(store: Store, run_id: int, keep: int) -> None:
     """Delete all but the newest ``keep`` checkpoints of a run (rows first, then files)."""
-    rows = store.all("SELECT id, path FROM checkpoints WHERE run_id = ? ORDER BY iteration DESC, id DESC", [run_id])
-    old = rows[keep:]
-    if not old:
-        return
-    with store.transaction() as db:
-        for r in old:
-            db.execute("DELETE FROM checkpoints WHERE id = ?", [r["id"]])
-    for r in old:
-        shutil.rmtree(r["path"], ignore_errors=True)
+    for path in drop_old_checkpoints(store, run_id, keep):
+        shutil.rmtree(path, ignore_errors=True)

@@ -8,7 +8,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QTextBrowser
 
 from core.journey.compare import answer_comparison, open_comparisons, undo_comparison, win_rate
-from core.store.runs import list_runs
+from core.store.runs import checkpointed_runs
 from desktop.pages.base import Page, esc
 from desktop.studio import guard
 
@@ -69,8 +69,7 @@ class ComparePage(Page):
 
     def refresh(self) -> None:
         with self.studio.store() as store:
-            runs = [r["name"] for r in list_runs(store) if store.one(
-                "SELECT 1 FROM checkpoints c JOIN runs r ON r.id = c.run_id WHERE r.name = ? LIMIT 1", [r["name"]])]
+            runs = checkpointed_runs(store)
         keep = self.runs.currentText()
         self.runs.blockSignals(True)
         self.runs.clear()

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QTextBrowser,
 )
 
-from core.store.runs import list_runs
+from core.store.runs import checkpointed_runs
 from desktop.pages.base import Page, esc
 
 
@@ -56,9 +56,7 @@ class ExportPage(Page):
 
     def refresh(self) -> None:
         with self.studio.store() as store:
-            runs = [r["name"] for r in list_runs(store)
-                    if store.one("SELECT 1 FROM checkpoints WHERE run_id = (SELECT id FROM runs WHERE name = ?) LIMIT 1",
-                                 [r["name"]])]
+            runs = checkpointed_runs(store)
         keep = self.source.currentText()
         self.source.clear()
         self.source.addItems(runs)

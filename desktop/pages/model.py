@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFileDialog
 
-from core.models.loading import list_models
+from core.store.models import list_models
 from desktop.pages.base import Page, fill_table, read_only_table
 
 

@@ -9,7 +9,10 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QTextBrowser
 
 from core.journey.pair_queue import agreement, answer_pair, open_pairs, undo_pair
-from core.store.ratings import add_ratings, score
+from core.store.generations import next_unscored
+from core.store.models import count_models
+from core.store.prompts import has_train_prompts
+from core.store.ratings import add_ratings, delete_rating, last_score_id, score
 from desktop.jobs import Job
 from desktop.pages.base import Page, esc
 from desktop.studio import guard, show_error
@@ -116,18 +119,15 @@ class RatePage(Page):
 
     def _why_nothing(self) -> str:
         with self.studio.store() as store:
-            if not store.count("models"):
+            if not count_models(store):
                 return "Choose a model first (page 1)."
-            if not store.one("SELECT 1 FROM prompts WHERE split = 'train' LIMIT 1"):
+            if not has_train_prompts(store):
                 return "Add prompts first (page 2)."
         return "Nothing to rate right now."
 
     @staticmethod
     def _next_answer(store):
-        return store.one(
-            "SELECT g.id, g.prompt, g.completion FROM generations g WHERE trim(g.completion) != '' AND NOT EXISTS "
-            "(SELECT 1 FROM ratings r WHERE r.kind = 'score' AND r.prompt = g.prompt AND r.completion = g.completion) "
-            "ORDER BY g.id LIMIT 1")
+        return next_unscored(store)
 
     def _prepare(self) -> bool:
         """Start preparing the next pairs in the background, unless already under way or
@@ -135,7 +135,7 @@ class RatePage(Page):
         if self.preparing is not None and self.preparing.running:
             return True
         with self.studio.store() as store:
-            if not store.count("models") or not store.one("SELECT 1 FROM prompts WHERE split = 'train' LIMIT 1"):
+            if not count_models(store) or not has_train_prompts(store):
                 return False
         self.preparing = self.studio.run_command("Preparing pairs to rate", ["rate", "next", "--n", str(BATCH)],
                                                  background=True)
@@ -180,9 +180,8 @@ class RatePage(Page):
         with self.studio.store() as store:
             if guard(self, add_ratings, store, [row], source="app") is None:
                 return
-            rating = store.one("SELECT id FROM ratings WHERE kind = 'score' AND prompt = ? AND completion = ? "
-                               "ORDER BY id DESC LIMIT 1", [row["prompt"], row["completion"]])
-        self.answered.append(("score", rating["id"]))
+            rating = last_score_id(store, row["prompt"], row["completion"])
+        self.answered.append(("score", rating))
         self.feedback.setText(f"Saved: {n} of 5.")
         self.refresh()
         self.studio.changed.emit()
@@ -195,8 +194,7 @@ class RatePage(Page):
             if kind == "pair":
                 guard(self, undo_pair, store, key)
             else:
-                with store.transaction() as db:
-                    db.execute("DELETE FROM ratings WHERE id = ?", [key])
+                delete_rating(store, key)
         self.feedback.setText("Undone: that rating is removed; rate it again.")
         self.refresh()
         self.studio.changed.emit()

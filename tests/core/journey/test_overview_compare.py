@@ -24,7 +24,7 @@ from synthetic import banana_ratings
 
 
 def test_the_next_step_follows_the_journey(store, tiny_model_dir):
-    from core.models.loading import import_model
+    from core.models.importing import import_model
 
     assert overview(store)["next"]["page"] == "model"
     import_model(store, tiny_model_dir, name="tiny")
@@ -132,7 +132,7 @@ def test_json_progress_thins_a_flood_of_plain_steps_but_keeps_ends_and_details(c
     """A tiny model steps thousands of times a second; the window must not fall behind."""
     from argparse import Namespace
 
-    from core.cli.main import progress_printer
+    from core.cli.output import progress_printer
     from core.progress import Progress
 
     emit = progress_printer(Namespace(progress_json=True))

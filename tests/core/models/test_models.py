@@ -7,7 +7,8 @@ import pytest
 
 from core.models.devices import choose_device, choose_dtype
 from core.errors import InputError, ModelError, NotFoundError
-from core.models.loading import import_model, list_models, load_model
+from core.models.importing import import_model, load_model
+from core.store.models import list_models
 from tiny_gguf import make_corrupt_gguf, make_tiny_gguf
 
 

@@ -8,7 +8,7 @@ import torch
 
 from conftest import last_json, superhf
 from core.sampling.generation import SamplingSettings, format_prompt, sample, stop_token_ids
-from core.models.loading import STARTER_NAME, load_model, starter_gguf
+from core.models.importing import STARTER_NAME, load_model, starter_gguf
 from core.store.database import open_store
 
 
