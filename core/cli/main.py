@@ -10,11 +10,9 @@ import os
 import signal
 import sys
 import threading
-import time
-from typing import Any, Callable
 
 import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
-from core.cli.commands import data, training  # noqa: F401  (they register the commands)
+from core.cli.commands import bench, data, system, training  # noqa: F401  (they register the commands)
 from core.cli.output import COMMANDS
 from core.errors import Cancelled, SuperHFError, os_error_message
 
@@ -24,9 +22,10 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> Parser:
+    from core.cli.options import add_config_arguments
+    from core.reward.config import RewardSettings
     from core.superhf.config import SuperHFConfig
 
-    D = SuperHFConfig()  # noqa: N806 - the defaults the options show
     p = Parser(prog="superhf", description="SuperHF Studio, headless.")
     p.add_argument("--home", help="workspace folder (default: $SUPERHF_HOME or the user data folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -81,9 +80,7 @@ def build_parser() -> Parser:
     rt = reward.add_parser("train", help="train a reward model on the stored ratings")
     rt.add_argument("--name", default="reward", help="name; each training adds a version (default: reward)")
     rt.add_argument("--base", help="backbone model (default: the latest imported base model)")
-    rt.add_argument("--mode", choices=["fast", "lora"], default="fast",
-                    help="fast: head on frozen features (seconds); lora: also adapt the backbone")
-    rt.add_argument("--seed", type=int, default=0)
+    add_config_arguments(rt, RewardSettings)  # --mode, --seed
     rt.add_argument("--review", action="store_true", help="also list the held-out pairs it gets wrong")
     rs = reward.add_parser("score", help="add a reward to each line of a JSONL file")
     rs.add_argument("--reward", required=True)
@@ -114,15 +111,7 @@ def build_parser() -> Parser:
     train.add_argument("--model", required=True)
     train.add_argument("--reward", required=True, help="reward model name (its newest version)")
     train.add_argument("--prompts", required=True, help="a prompt set or a prompts file")
-    train.add_argument("--iterations", type=int, required=True)
-    train.add_argument("--superbatch", type=int, default=D.superbatch_size,
-                       help=f"completions per prompt (default {D.superbatch_size})")
-    train.add_argument("--prompts-per-iteration", type=int, default=D.prompts_per_iteration)
-    train.add_argument("--kl", type=float, default=D.kl_coefficient, help=f"KL coefficient beta (default {D.kl_coefficient})")
-    train.add_argument("--lr", type=float, default=D.learning_rate)
-    train.add_argument("--max-new-tokens", type=int, default=D.max_new_tokens)
-    train.add_argument("--full", action="store_true", help="tune all weights instead of LoRA (more memory)")
-    train.add_argument("--seed", type=int, default=0)
+    add_config_arguments(train, SuperHFConfig, required=["iterations"])  # --iterations, --superbatch, --kl, ...
     train.add_argument("--name", help="run name (default: run-N)")
     runs = sub.add_parser("runs", help="list and show runs").add_subparsers(
         dest="action", required=True, parser_class=Parser)
@@ -173,12 +162,9 @@ def build_parser() -> Parser:
     bq.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
     bs = bench.add_parser("superhf", help="SuperHF on the starter model: held-out reward, diversity, time, memory")
     bs.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
-    bs.add_argument("--iterations", type=int, default=3)
+    add_config_arguments(bs, SuperHFConfig, only=["iterations", "prompts_per_iteration", "superbatch_size",
+                                                  "kl_coefficient", "learning_rate"])
     bs.add_argument("--ratings", type=int, default=200, help="simulated ratings the reward model learns from")
-    bs.add_argument("--lr", type=float, default=D.learning_rate)
-    bs.add_argument("--kl", type=float, default=D.kl_coefficient)
-    bs.add_argument("--prompts-per-iteration", type=int, default=D.prompts_per_iteration)
-    bs.add_argument("--superbatch", type=int, default=D.superbatch_size)
     bs.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     return p
 

@@ -6,46 +6,68 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Optional
 
-from core.errors import InputError
+from core.settings import check_instance, setting
 
 
 @dataclass(frozen=True)
 class SuperHFConfig:
-    iterations: int = 3  # the paper iterates for hundreds; a desktop user checks in after a few
-    prompts_per_iteration: int = 16  # reference: 64+; 16 keeps one CPU iteration near a minute (bench superhf)
-    superbatch_size: int = 16  # completions per prompt: the reference's; its ablation's best range is 8-32
-    kl_coefficient: float = 0.35  # reference; near 0 raises reward but collapses diversity
-    learning_rate: float = 1e-3  # reference 2e-5 over hundreds of steps; at 1e-4 three CPU iterations barely moved
+    """Each field declares itself once (core.settings.setting): its default, limits, one-line help,
+    CLI flag and place in the app's Train form. The `superhf train` options, the Train page's
+    form and the checks below are all built from these declarations."""
+
+    iterations: int = setting(
+        3, "how many rounds of answer, pick, learn", flag="--iterations", min=1,
+        form="basic", label="Rounds (iterations)", form_max=1000,
+        tip="Each takes minutes on a CPU; results show after a few.")
+    # the paper iterates for hundreds; a desktop user checks in after a few
+    prompts_per_iteration: int = setting(
+        16, "training prompts per round", flag="--prompts-per-iteration", min=1,
+        form="basic", label="Prompts per round", form_max=1024)
+    # reference: 64+; 16 keeps one CPU iteration near a minute (bench superhf)
+    superbatch_size: int = setting(
+        16, "answers per prompt the reward model picks the best from", flag="--superbatch", min=2,
+        ablation_min=1, why="SuperHF keeps the best of several completions, and the paper found 1 does not work",
+        form="basic", label="Answers per prompt", form_max=64, tip="More: better picks, slower rounds.")
+    # completions per prompt: the reference's; its ablation's best range is 8-32
+    kl_coefficient: float = setting(
+        0.35, "KL coefficient beta: how strongly the model is held near where it started", flag="--kl", min=0,
+        form="advanced", label="KL coefficient", form_max=10.0, step=0.05, decimals=2,
+        tip="Lower learns faster but risks gaming the reward model and repetitive answers.")
+    # reference; near 0 raises reward but collapses diversity
+    learning_rate: float = setting(
+        1e-3, "learning rate: how big each update step is", flag="--lr", min=0, max=1, above=True, below=True,
+        form="advanced", label="Learning rate", form_min=1e-5, form_max=0.1, step=1e-4, decimals=5)
+    # reference 2e-5 over hundreds of steps; at 1e-4 three CPU iterations barely moved
     # the starter (KL 0.0001), at 1e-3 held-out reward rose with diversity intact (bench superhf)
-    warmup_steps: int = 1  # cosine schedule with warm-up, as the reference
-    minibatch_size: int = 4  # kept completions per optimiser step
-    lora: bool = True  # LoRA (reference) and the reference model is the policy with adapters off
-    lora_r: int = 4  # reference
-    lora_alpha: int = 32  # reference
-    lora_dropout: float = 0.05  # reference
-    max_new_tokens: int = 64  # reference
-    temperature: float = 1.0  # reference
-    top_p: float = 0.95  # reference
-    eval_prompts: int = 8  # evaluation prompts whose mean reward is tracked every iteration
-    seed: int = 0  # fixes prompts, samples and updates of each iteration: a resumed run repeats itself
-    keep_checkpoints: int = 2  # older ones are deleted; each iteration's metrics stay in the store
-    lora_targets: Optional[tuple[str, ...]] = None  # None: peft's attention projections for the model type
-    ablation: bool = False  # allows what only the paper's ablations run: a superbatch of 1 (no filtering)
+    warmup_steps: int = setting(0, "optimiser steps of learning-rate warm-up before the cosine decay", min=0)
+    # cosine schedule, as the reference; its warm-up of 1 step made each run's first step a no-op
+    minibatch_size: int = setting(4, "kept completions per optimiser step", min=1)
+    lora: bool = setting(
+        True, "tune all weights instead of LoRA (more memory)", flag="--full", negate=True,
+        form="advanced", label="Tune all weights (needs much more memory than the default LoRA)")
+    # LoRA (reference) and the reference model is the policy with adapters off
+    lora_r: int = setting(4, "LoRA rank", min=1)  # reference
+    lora_alpha: int = setting(32, "LoRA alpha: the adapters' scale", min=1)  # reference
+    lora_dropout: float = setting(0.05, "dropout on the LoRA adapters", min=0, max=1, below=True)  # reference
+    max_new_tokens: int = setting(
+        64, "longest answer, in tokens", flag="--max-new-tokens", min=1,
+        form="advanced", label="Longest answer (tokens)", form_min=8, form_max=1024)  # reference
+    temperature: float = setting(1.0, "sampling temperature: 1 samples the model as it is", min=0)  # reference
+    top_p: float = setting(0.95, "nucleus sampling: the smallest set of tokens with this much probability",
+                           min=0, max=1, above=True)  # reference
+    eval_prompts: int = setting(8, "evaluation prompts whose mean reward is tracked every iteration", min=0)
+    seed: int = setting(
+        0, "the same seed repeats a run exactly", flag="--seed", min=0,
+        form="advanced", label="Seed", form_max=2**31 - 1)
+    # fixes prompts, samples and updates of each iteration: a resumed run repeats itself
+    keep_checkpoints: int = setting(2, "checkpoints kept; older ones are deleted", min=1)
+    # each iteration's metrics stay in the store
+    lora_targets: Optional[tuple[str, ...]] = setting(
+        None, "modules the LoRA adapters wrap; None: peft's attention projections for the model type")
+    ablation: bool = setting(False, "allows what only the paper's ablations run: a superbatch of 1 (no filtering)")
 
     def __post_init__(self):
-        for name in ("iterations", "prompts_per_iteration", "superbatch_size", "minibatch_size", "lora_r",
-                     "max_new_tokens", "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1, not {getattr(self, name)}.")
-        if self.superbatch_size < 2 and not self.ablation:
-            raise InputError("superbatch_size must be at least 2: SuperHF keeps the best of several "
-                             "completions, and the paper found 1 does not work.")
-        if self.kl_coefficient < 0:
-            raise InputError(f"kl_coefficient must be 0 or more, not {self.kl_coefficient}.")
-        if not 0 < self.learning_rate < 1:
-            raise InputError(f"learning_rate must be between 0 and 1, not {self.learning_rate}.")
-        if self.eval_prompts < 0 or self.warmup_steps < 0:
-            raise InputError("eval_prompts and warmup_steps must be 0 or more.")
+        check_instance(self)  # the declared limits, each error naming the field
 
     def to_dict(self) -> dict:
         return asdict(self)

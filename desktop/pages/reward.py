@@ -4,15 +4,18 @@ and read the comparisons where it disagrees with you."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import (
-    QComboBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QTextBrowser,
 )
 
-from core.reward.pairs import list_reward_models
+from core.reward.config import RewardSettings
+from core.store.ratings import count_chosen_pairs
+from core.store.reward_models import list_reward_models
+from core.settings import declared
 from desktop.pages.base import Page, esc, fill_table, read_only_table
+from desktop.pages.settings_form import setting_args, setting_widget
 
 
 class RewardPage(Page):
@@ -23,11 +26,12 @@ class RewardPage(Page):
     def __init__(self, studio):
         super().__init__(studio)
         row = QHBoxLayout()
-        self.mode = QComboBox(objectName="reward-mode")
-        self.mode.addItem("Fast (a minute or less)", "fast")
-        self.mode.addItem("Thorough (fine-tunes part of the model; much slower)", "lora")
-        self.mode.setToolTip("Fast trains a small head on the frozen model's features. Thorough also adapts "
-                             "the model itself with LoRA: more accurate with many ratings, minutes to hours on a CPU.")
+        # the settings the form shows (the mode), built from their declarations in RewardSettings
+        d = RewardSettings()
+        self.fields = {f.name: setting_widget(RewardSettings, f.name, getattr(d, f.name))
+                       for f, spec in declared(RewardSettings) if spec.form}
+        self.mode = self.fields["mode"]
+        self.mode.setObjectName("reward-mode")
         self.train_button = QPushButton("Train the reward model", objectName="train-reward")
         self.train_button.clicked.connect(self.train)
         self.review_button = QPushButton("Where does it disagree with me?", objectName="review-reward")
@@ -53,7 +57,7 @@ class RewardPage(Page):
     def refresh(self) -> None:
         with self.studio.store() as store:
             rows = list_reward_models(store)
-            pairs = store.one("SELECT count(*) AS n FROM ratings WHERE kind = 'pair' AND outcome = 'chosen'")["n"]
+            pairs = count_chosen_pairs(store)
         fill_table(self.table, [(r["name"], r["version"], r["mode"], r["pairs"],
                                  f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "too few ratings")
                                 for r in rows])
@@ -62,9 +66,8 @@ class RewardPage(Page):
             "" if pairs >= 20 else " Rate at least 20 for a held-out accuracy; the model can still be trained."))
 
     def train(self) -> None:
-        mode = self.mode.currentData()
-
-        self.command("Training the reward model", ["reward", "train", "--mode", mode, "--review"], self._trained)
+        self.command("Training the reward model",
+                     ["reward", "train", *setting_args(RewardSettings, self.fields), "--review"], self._trained)
 
     def review(self) -> None:
         self.command("Checking the reward model against your ratings", ["reward", "review"],

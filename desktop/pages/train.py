@@ -23,31 +23,22 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from core.store.runs import iterations, list_runs
-from core.superhf.config import defaults_for
+from core.protocol import started_run
+from core.store.models import base_models
+from core.store.prompts import training_sets
+from core.store.reward_models import reward_model_names
+from core.store.runs import find_run, iterations, list_runs
+from core.settings import declared
+from core.superhf.config import SuperHFConfig, defaults_for
 from desktop.pages.base import Page, esc
 from desktop.pages.charts import MetricChart
+from desktop.pages.settings_form import setting_args, setting_widget
 from desktop.studio import show_error
 
 PHASES = {"generating": "sampling answers", "scoring": "scoring answers", "updating": "updating the model",
           "evaluating": "evaluating", "saving checkpoint": "saving a checkpoint", "iteration": "iteration",
           "loading model": "loading the model"}
 WITHIN = ("generating", "scoring", "updating")  # stages whose done/total count within one iteration
-
-
-def _spin(lo, hi, value, tip, step=1):
-    box = QSpinBox(minimum=lo, maximum=hi, value=value, singleStep=step)
-    box.setToolTip(tip)
-    return box
-
-
-def _double(lo, hi, value, step, decimals):
-    box = QDoubleSpinBox()
-    box.setDecimals(decimals)  # before the value, or the value is rounded to the default 2 decimals
-    box.setRange(lo, hi)
-    box.setSingleStep(step)
-    box.setValue(value)
-    return box
 
 
 class TrainPage(Page):
@@ -64,14 +55,15 @@ class TrainPage(Page):
         form.addRow("Model to tune", self.model)
         form.addRow("Reward model", self.reward)
         form.addRow("Prompt set", self.prompt_set)
-        self.iterations = _spin(1, 1000, d.iterations, "How many rounds of answer, pick, learn. Each takes "
-                                "minutes on a CPU; results show after a few.")
-        self.prompts = _spin(1, 1024, d.prompts_per_iteration, "Training prompts per round.")
-        self.superbatch = _spin(2, 64, d.superbatch_size, "Answers per prompt the reward model picks the best "
-                                "from. More: better picks, slower rounds.")
-        form.addRow("Rounds (iterations)", self.iterations)
-        form.addRow("Prompts per round", self.prompts)
-        form.addRow("Answers per prompt", self.superbatch)
+        # the settings' controls, built from their declarations in SuperHFConfig, keyed by field name
+        shown = [(f.name, spec) for f, spec in declared(SuperHFConfig) if spec.form]
+        self.fields = {name: setting_widget(SuperHFConfig, name, getattr(d, name)) for name, _ in shown}
+        for name, spec in shown:
+            if spec.form == "basic":
+                form.addRow(spec.label, self.fields[name])
+        # the short names the desktop tests and the GUI benchmark use
+        self.iterations, self.prompts = self.fields["iterations"], self.fields["prompts_per_iteration"]
+        self.superbatch, self.max_tokens = self.fields["superbatch_size"], self.fields["max_new_tokens"]
         self.name = QLineEdit(placeholderText="automatic")
         form.addRow("Run name", self.name)
         top.addLayout(form, 1)
@@ -79,17 +71,10 @@ class TrainPage(Page):
         form.addRow("", self.show_advanced)
         self.advanced = QGroupBox("Advanced", visible=False)
         adv = QFormLayout(self.advanced)
-        self.kl = _double(0.0, 10.0, d.kl_coefficient, 0.05, 2)
-        self.kl.setToolTip("How strongly the model is held near where it started. Lower learns faster but risks "
-                           "gaming the reward model and repetitive answers.")
-        self.lr = _double(1e-5, 0.1, d.learning_rate, 1e-4, 5)
-        self.lr.setToolTip("Learning rate: how big each update step is.")
-        self.max_tokens = _spin(8, 1024, d.max_new_tokens, "Longest answer, in tokens.")
-        self.seed = _spin(0, 2**31 - 1, d.seed, "The same seed repeats a run exactly.")
-        self.full = QCheckBox("Tune all weights (needs much more memory than the default LoRA)")
-        for label, widget in (("KL coefficient", self.kl), ("Learning rate", self.lr),
-                              ("Longest answer (tokens)", self.max_tokens), ("Seed", self.seed), ("", self.full)):
-            adv.addRow(label, widget)
+        advanced = [(name, spec) for name, spec in shown if spec.form == "advanced"]
+        for name, spec in sorted(advanced, key=lambda item: isinstance(self.fields[item[0]], QCheckBox)):
+            checkbox = isinstance(self.fields[name], QCheckBox)  # checkboxes last, their text their label
+            adv.addRow("" if checkbox else spec.label, self.fields[name])
         self.show_advanced.toggled.connect(self.advanced.setVisible)
         top.addWidget(self.advanced, 1)
         self.layout_.addLayout(top)
@@ -142,19 +127,16 @@ class TrainPage(Page):
     def set_hardware(self, device: str) -> None:
         """Offer the sizes that suit the hardware found, unless the person changed them."""
         cpu, here = defaults_for("cpu"), defaults_for(device)
-        for box, key in ((self.iterations, "iterations"), (self.prompts, "prompts_per_iteration"),
-                         (self.superbatch, "superbatch_size")):
-            if box.value() == getattr(cpu, key):
+        for key, box in self.fields.items():
+            if isinstance(box, (QSpinBox, QDoubleSpinBox)) and box.value() == getattr(cpu, key):
                 box.setValue(getattr(here, key))
 
     # -- workspace state
     def refresh(self) -> None:
         with self.studio.store() as store:
-            models = [r["name"] for r in store.all("SELECT name FROM models WHERE kind != 'tuned' ORDER BY id")]
-            rewards = [r["name"] for r in store.all("SELECT DISTINCT name FROM reward_models ORDER BY id DESC")]
-            sets = [r["name"] for r in store.all(
-                "SELECT s.name FROM prompt_sets s JOIN prompts p ON p.set_id = s.id AND p.split = 'train' "
-                "GROUP BY s.id ORDER BY count(*) DESC")]
+            models = [r["name"] for r in base_models(store)]
+            rewards = reward_model_names(store)
+            sets = training_sets(store)
             runs = list_runs(store)
         for combo, items in ((self.model, models), (self.reward, rewards), (self.prompt_set, sets)):
             keep = combo.currentText()
@@ -177,7 +159,7 @@ class TrainPage(Page):
     def show_run(self, name: str) -> None:
         """Draw a stored run's iterations (the charts of a run that ended or was interrupted)."""
         with self.studio.store() as store:
-            row = store.one("SELECT id, status, config FROM runs WHERE name = ?", [name])
+            row = find_run(store, name)
             its = iterations(store, row["id"]) if row else []
         for chart in (self.reward_chart, self.kl_chart, self.diversity_chart):
             chart.clear()
@@ -210,12 +192,7 @@ class TrainPage(Page):
     # -- running
     def _args(self) -> list[str]:
         args = ["train", "--model", self.model.currentText(), "--reward", self.reward.currentText(),
-                "--prompts", self.prompt_set.currentText(), "--iterations", str(self.iterations.value()),
-                "--prompts-per-iteration", str(self.prompts.value()), "--superbatch", str(self.superbatch.value()),
-                "--kl", str(self.kl.value()), "--lr", str(self.lr.value()),
-                "--max-new-tokens", str(self.max_tokens.value()), "--seed", str(self.seed.value())]
-        if self.full.isChecked():
-            args.append("--full")
+                "--prompts", self.prompt_set.currentText(), *setting_args(SuperHFConfig, self.fields)]
         if self.name.text().strip():
             args += ["--name", self.name.text().strip()]
         return args
@@ -256,8 +233,6 @@ class TrainPage(Page):
 
     def _log_line(self, line: str) -> None:
         self.log.appendPlainText(line)
-        if line.startswith("Run '"):
-            self.run_name = line.split("'")[1]
         if line.startswith("warning: "):
             self._warn(line[len("warning: "):])
 
@@ -266,6 +241,10 @@ class TrainPage(Page):
         self.warning.show()
 
     def _progress(self, event) -> None:
+        run = started_run(event)  # the engine names the run it trains before it begins
+        if run is not None:
+            self.run_name = run["run"]
+            return
         if event.detail.get("notice"):
             self.log.appendPlainText(f"note: {event.detail['notice']}")
         if event.stage == "iteration":
