@@ -7,20 +7,20 @@ touching a widget:
   the process ends, and the window's process never imports torch: its imports and C
   extensions hold Python's global lock for hundreds of milliseconds, which in a thread of
   the window's process froze the window (measured: 360 ms stalls). Progress arrives as JSON
-  lines (``--progress-json``) and is relayed as signals.
+  lines (``--progress-json``), read with ``core.protocol``, and is relayed as signals.
 * ``ThreadJob`` runs a light ``core`` function in a ``QThread`` (reading a prompt file): it
   gets ``on_progress`` and a ``CancelToken``.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from typing import Any, Callable, Optional
 
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QThread, QTimer, Signal
 
+from core import protocol
 from core.errors import Cancelled, SuperHFError, os_error_message
 from core.progress import CancelToken, Progress
 
@@ -192,17 +192,12 @@ class ProcessJob(Job):
             self._line(raw.decode("utf-8", errors="replace").rstrip())
 
     def _line(self, line: str) -> None:
-        if line.startswith('{"progress"'):
-            try:
-                data = json.loads(line)
-            except ValueError:
-                data = None
-            if data is not None:
-                stage, done, total = data.pop("progress"), data.pop("done"), data.pop("total")
-                self.progress.emit(Progress(stage, done, total, data))
-                return
-        if line.startswith("error: "):
-            self._error_line = line[len("error: "):]
+        read = protocol.read_line(line)
+        if isinstance(read, Progress):
+            self.progress.emit(read)
+            return
+        if read.error is not None:
+            self._error_line = read.error
         if line:
             self._log.append(line)
             self.log_line.emit(line)
@@ -215,13 +210,9 @@ class ProcessJob(Job):
         if self._buffer:
             self._line(self._buffer.decode("utf-8", errors="replace").rstrip())
             self._buffer = b""
-        out = bytes(self.proc.readAllStandardOutput()).decode("utf-8", errors="replace").strip().splitlines()
-        if code == 0 and status == QProcess.NormalExit and out:
-            try:
-                result = json.loads(out[-1])
-            except ValueError:
-                result = {"output": out[-1]}
-            self.succeeded.emit(result)
+        result = protocol.read_result(bytes(self.proc.readAllStandardOutput()))
+        if code == protocol.EXIT_OK and status == QProcess.NormalExit and result is not None:
+            self.succeeded.emit(result.value)
         elif self._cancelling:
             self.cancelled.emit()
         else:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core import protocol
 from desktop.jobs import Job
 from desktop.pages import PAGES
 from desktop.studio import Studio
@@ -124,6 +125,8 @@ class MainWindow(QMainWindow):
         job.progress.connect(self._job_progress)
 
     def _job_progress(self, event) -> None:
+        if protocol.started_run(event):
+            return  # which run started: the Train page takes it; nothing to count here
         if event.total:
             self.job_progress.setRange(0, event.total)
             self.job_progress.setValue(min(event.done, event.total))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from typing import Any, Callable
+
+from core.protocol import PROGRESS_INTERVAL, RUN_STAGE, ProgressWriter
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], dict]] = {}
 
@@ -24,26 +25,21 @@ def say(args: argparse.Namespace, text: str) -> None:
     print(text, file=sys.stderr if args.json else sys.stdout, flush=True)
 
 
-JSON_PROGRESS_INTERVAL = 0.05  # seconds; the first, the last and any event with details always go out
+JSON_PROGRESS_INTERVAL = PROGRESS_INTERVAL  # seconds; the first, the last and any event with details always go out
 
 
 def progress_printer(args: argparse.Namespace) -> Callable[[Any], None]:
     """Progress on a terminal only: in a pipe or a log, stderr keeps to the one-line error.
     Notices (an out-of-memory retry, say) are printed everywhere. With --progress-json every
-    event is one JSON line on stderr: {"progress": stage, "done": .., "total": .., detail...}."""
+    event is one JSON line on stderr, written and thinned by ``core.protocol.ProgressWriter``:
+    {"progress": stage, "done": .., "total": .., detail...}."""
+    if getattr(args, "progress_json", False):
+        return ProgressWriter()
     tty = sys.stderr.isatty()
-    last = {"stage": None, "at": 0.0}
 
     def on_progress(event) -> None:
-        if getattr(args, "progress_json", False):
-            now = time.monotonic()
-            if (event.stage == last["stage"] and 0 < event.done < event.total and not event.detail
-                    and now - last["at"] < JSON_PROGRESS_INTERVAL):
-                return  # a plain step of the same stage: at most one every interval, lest a flood lag the window
-            last.update(stage=event.stage, at=now)
-            line = {"progress": event.stage, "done": event.done, "total": event.total, **event.detail}
-            print(json.dumps(line, ensure_ascii=False, default=str), file=sys.stderr, flush=True)
-            return
+        if event.stage == RUN_STAGE:
+            return  # for the window; a person reads the run's name in the sentence before it
         if event.detail.get("notice"):
             print(f"{chr(13) if tty else ''}note: {event.detail['notice']}", file=sys.stderr, flush=True)
         if tty:

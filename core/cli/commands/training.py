@@ -8,6 +8,7 @@ from pathlib import Path
 
 from core.cli.output import command, progress_printer, say
 from core.errors import InputError
+from core.protocol import run_event
 from core.store.database import open_store
 
 
@@ -27,34 +28,39 @@ def _print_iteration(args: Namespace):
     return on_progress
 
 
-def _run(args: Namespace, name: str) -> dict:
+def _run(args: Namespace, run: dict) -> dict:
+    """Train the stored ``run`` (a row with its name and id), from where it stands."""
     from core.superhf.run import run_superhf
 
+    name = run["name"]
+    on_progress = _print_iteration(args)
     with open_store(args.home) as store:
         say(args, f"Run '{name}': stop it any time with Ctrl-C; 'superhf resume {name}' continues it.")
-        return run_superhf(store, name, device=args.device, on_progress=_print_iteration(args))
+        on_progress(run_event(name, run["id"]))  # the window learns the run's name from this, not the sentence
+        return run_superhf(store, name, device=args.device, on_progress=on_progress)
 
 
 @command("train")
 def train(args: Namespace) -> dict:
-    from core.store.runs import start_run
+    from core.journey.training import start_run
+    from core.store.runs import get_run, run_exists
+    from core.cli.options import config_from_args
     from core.superhf.config import SuperHFConfig
 
-    config = SuperHFConfig(iterations=args.iterations, superbatch_size=args.superbatch, kl_coefficient=args.kl,
-                           learning_rate=args.lr, prompts_per_iteration=args.prompts_per_iteration,
-                           max_new_tokens=args.max_new_tokens, lora=not args.full, seed=args.seed)
+    config = config_from_args(SuperHFConfig, args)  # --iterations, --superbatch, --kl, ...: errors name the flag
     from core.superhf.distributed import is_main_launch, launched_world_size, wait_for
 
     if launched_world_size() > 1 and not args.name:
         raise InputError("Name the run with --name when launching several processes, so they all find it.")
     with open_store(args.home) as store:
         if is_main_launch():
-            name = start_run(store, model=args.model, reward=args.reward, prompts=args.prompts,
-                             config=config.to_dict(), name=args.name)["name"]
+            run = start_run(store, model=args.model, reward=args.reward, prompts=args.prompts,
+                            config=config.to_dict(), name=args.name)
         else:  # the main process creates the run; the others join it
             name = args.name
-            wait_for(lambda: store.one("SELECT id FROM runs WHERE name = ?", [name]) is not None, "create the run")
-    return _run(args, name)
+            wait_for(lambda: run_exists(store, name), "create the run")
+            run = get_run(store, name)
+    return _run(args, run)
 
 
 @command("resume")
@@ -62,8 +68,8 @@ def resume(args: Namespace) -> dict:
     from core.store.runs import get_run
 
     with open_store(args.home) as store:
-        get_run(store, args.run)
-    return _run(args, args.run)
+        run = get_run(store, args.run)
+    return _run(args, run)
 
 
 @command("runs list")
@@ -104,27 +110,6 @@ def export_command(args: Namespace) -> dict:
     return result
 
 
-@command("bench superhf")
-def bench_superhf(args: Namespace) -> dict:
-    from core.bench.superhf import bench_superhf as run
-    from core.superhf.config import SuperHFConfig
-
-    config = SuperHFConfig(iterations=args.iterations, learning_rate=args.lr, kl_coefficient=args.kl,
-                           prompts_per_iteration=args.prompts_per_iteration, superbatch_size=args.superbatch,
-                           eval_prompts=0)
-    with open_store(args.home) as store:
-        return run(store, model=args.model, ratings=args.ratings, config=config, memory=not args.no_memory,
-                   device=args.device, on_progress=progress_printer(args), say=lambda t: say(args, t))
-
-
-@command("bench gui")
-def bench_gui(args: Namespace) -> dict:
-    from core.bench.gui import bench_gui as run
-
-    with open_store(args.home) as store:
-        return run(store, model=args.model, say=lambda t: say(args, t), on_progress=progress_printer(args))
-
-
 @command("compare prepare")
 def compare_prepare(args: Namespace) -> dict:
     from core.journey.compare import prepare_comparison
@@ -145,38 +130,3 @@ def compare_stats(args: Namespace) -> dict:
     say(args, "No comparisons judged yet." if rate["rate"] is None else
         f"Tuned won {rate['rate']:.0%} (95% {rate['low']:.0%}-{rate['high']:.0%}) of {rate['judged']} comparisons.")
     return rate
-
-
-@command("device")
-def device(args: Namespace) -> dict:
-    import torch
-
-    from core.models.devices import choose_device
-
-    chosen = choose_device(args.device)
-    if chosen.startswith("cuda"):
-        name = f"GPU: {torch.cuda.get_device_name(torch.device(chosen))}"
-    elif chosen == "mps":
-        name = "GPU: Apple"
-    else:
-        name = f"CPU ({torch.get_num_threads()} threads)"
-    say(args, name)
-    return {"device": chosen, "name": name}
-
-
-@command("selftest")
-def selftest(args: Namespace) -> dict:
-    from core.selftest import self_test
-
-    return self_test(say=lambda t: say(args, t))
-
-
-@command("bench compare")
-def bench_compare(args: Namespace) -> dict:
-    from core.bench.compare import bench_compare as run
-
-    with open_store(args.home) as store:
-        return run(store, model=args.model, seeds=args.seeds, budget=args.budget, ratings=args.ratings,
-                   per_prompt=args.answers, sweep_iterations=args.sweep_iterations,
-                   out=Path(args.out).expanduser() if args.out else None, device=args.device,
-                   on_progress=progress_printer(args), say=lambda t: say(args, t))
