@@ -50,3 +50,16 @@ def self_bleu(texts: Sequence[str], max_n: int = 2) -> float:
         return 0.0
     scores = [bleu(h, tokenised[:i] + tokenised[i + 1:], max_n) for i, h in enumerate(tokenised)]
     return sum(scores) / len(scores)
+
+
+def mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs) if xs else 0.0
+
+
+def std(xs) -> float:
+    xs = list(xs)
+    if len(xs) < 2:
+        return 0.0
+    m = mean(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from core.models.loading import STARTER_NAME, import_model
+from core.models.importing import STARTER_NAME, import_model
 from core.records import read_records
 from core.resources import starter_prompts_file
 from core.store.database import Store
+from core.store.models import model_exists
 
 
 def _starter_prompts(count: int) -> list[str]:
@@ -19,7 +20,7 @@ def _starter_prompts(count: int) -> list[str]:
 def _model_name(store: Store, model: Optional[str], say: Callable[[str], None]) -> str:
     if model:
         return model
-    if not store.one("SELECT id FROM models WHERE name = ?", [STARTER_NAME]):
+    if not model_exists(store, STARTER_NAME):
         say("Importing the starter model into the workspace first (once).")
         import_model(store, starter=True)
     return STARTER_NAME

@@ -3,7 +3,7 @@ model, with one shared reward model and an equal wall-clock budget per method, t
 paper's ablations of SuperHF's own knobs on a reduced budget. The methods are in
 core.bench.methods and core.bench.rloo; the report and its charts in core.bench.report.
 
-The person is ``SimulatedRater`` (core.bench.reward): its ratings train the reward model,
+The person is ``SimulatedRater`` (core.bench.rater): its ratings train the reward model,
 and its own utility judges the held-out answers, which no method ever trained on. Every
 method runs for every seed; the tables give the mean and the spread (standard deviation)
 over seeds. The sweeps run once (seed 0) for a fixed number of iterations each: the paper
@@ -19,12 +19,13 @@ from typing import Callable, Optional
 
 from core.bench.common import _model_name, _starter_prompts
 from core.bench.methods import best_of_n, kl_to_base, run_feedme, run_superhf_method
-from core.bench.reward import SimulatedRater
+from core.bench.rater import SimulatedRater
 from core.bench.rloo import require_bench_extra, run_rloo
 from core.bench.superhf import _judge, seed_workspace, simulated_ratings
 from core.store.database import Store, open_store
-from core.superhf.run import _mean
-from core.superhf.run import _std as _spread
+from core.store.reward_models import reward_model_row
+from core.metrics import mean as _mean
+from core.metrics import std as _spread
 from core.superhf.config import SuperHFConfig
 
 METHODS = ("superhf", "best_of_n", "feedme", "rloo")
@@ -60,7 +61,7 @@ def bench_compare(store: Store, *, model: Optional[str] = None, seeds: int = 3, 
             model_row, reward, set_id = seed_workspace(scratch, store.model(name)["path"], name, rows, train_prompts)
             say(f"Shared reward model from {len(rows)} simulated ratings: held-out accuracy {reward['accuracy']:.1%}. "
                 f"Budget {budget:.0f} s per method and seed; {len(held_out)} held-out prompts x {per_prompt}.")
-            scorer = RewardScorer(scratch.one("SELECT * FROM reward_models WHERE id = ?", [reward["id"]]), device)
+            scorer = RewardScorer(reward_model_row(scratch, reward["id"]), device)
             base = build_policy(Path(model_row["path"]), SuperHFConfig(), device=device)
 
             def judged(policy, seed: int, info: dict) -> dict:

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 
 from core.bench.common import _model_name, _starter_prompts
 from core.errors import SuperHFError
-from core.models.loading import import_model
+from core.models.importing import import_model
 from core.records import write_records
 from core.store.database import Store, open_store
 

@@ -19,11 +19,12 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from core.bench.reward import SimulatedRater
+from core.bench.rater import SimulatedRater
 from core.errors import Cancelled
 from core.progress import CancelToken, Progress
 from core.store.database import Store
-from core.superhf.run import _mean
+from core.store.ratings import chosen_pairs
+from core.metrics import mean as _mean
 from core.superhf.config import SuperHFConfig
 
 PROBE_PROMPTS, PROBE_ANSWERS, PROBES = 16, 2, 4
@@ -41,9 +42,8 @@ def run_superhf_method(scratch: Store, model_row: dict, reward: dict, set_id: in
                        name: str, budget: Optional[float], device):
     """SuperHF with ``config``: for ``budget`` seconds (loading included), or, with no budget,
     for ``config.iterations`` iterations. The last finished iteration is the result."""
-    from core.superhf.policy import build_policy
-    from core.store.runs import create_run, iterations, last_checkpoint
-    from core.superhf.run import run_superhf
+    from core.store.runs import create_run, iterations
+    from core.superhf.run import run_policy, run_superhf
 
     run = create_run(scratch, name=name, model_id=model_row["id"], reward_model_id=reward["id"],
                      prompt_set_id=set_id, config=config.to_dict())
@@ -59,11 +59,9 @@ def run_superhf_method(scratch: Store, model_row: dict, reward: dict, set_id: in
     except Cancelled:
         pass  # the budget is spent
     seconds = time.perf_counter() - started
-    checkpoint = last_checkpoint(scratch, run["id"])
     its = [i for i in iterations(scratch, run["id"]) if i["iteration"] > 0]
     curve = [[round(starts[i["iteration"]], 2), i["reward_mean"]] for i in its if i["iteration"] in starts]
-    policy = build_policy(Path(model_row["path"]), config, device=device,
-                          checkpoint=Path(checkpoint["path"]) if checkpoint else None)
+    policy, _, _ = run_policy(scratch, run, device=device)
     return policy, {"seconds": seconds, "iterations": len(its), "curve": curve,
                     "samples": sum(i.get("samples", 0) for i in its)}
 
@@ -90,8 +88,7 @@ def run_feedme(scratch: Store, model_row: dict, scorer, train_prompts: list[str]
     deadline = started + budget  # loading counts, as it does for SuperHF
     config = SuperHFConfig(kl_coefficient=0.0, seed=seed)
     policy = build_policy(Path(model_row["path"]), config, device=device)
-    chosen = [Completion(0, r["prompt"], r["chosen"], True, 0) for r in scratch.all(
-        "SELECT prompt, chosen FROM ratings WHERE kind = 'pair' AND outcome = 'chosen'")]
+    chosen = [Completion(0, r["prompt"], r["chosen"], True, 0) for r in chosen_pairs(scratch)]
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
     scheduler, micro, rng = get_constant_schedule(optimizer), MicroBatch(config.minibatch_size), random.Random(seed)
     probe_prompts = random.Random(seed).sample(train_prompts, min(PROBE_PROMPTS, len(train_prompts)))
@@ -154,16 +151,14 @@ def kl_to_base(policy, prompts: list[str], seed: int) -> float:
     """Mean per-token KL(policy || base) on the policy's own answers to ``prompts``."""
     import torch
 
-    from core.sampling.generation import SamplingSettings, format_prompt, sample
-    from core.superhf.loss import build_batch
+    from core.sampling.generation import SamplingSettings, sample
+    from core.superhf.step import completion_batch
 
     if not hasattr(policy.model, "disable_adapter"):
         return 0.0
     tok = policy.lm.tokenizer
     answers = sample(policy.lm, prompts, 1, SamplingSettings(max_new_tokens=64, seed=seed))
-    batch = build_batch(tok([format_prompt(tok, a.prompt) for a in answers], add_special_tokens=False)["input_ids"],
-                        tok([a.text for a in answers], add_special_tokens=False)["input_ids"],
-                        tok.eos_token_id, tok.pad_token_id).to(policy.lm.device)
+    batch = completion_batch(tok, answers).to(policy.lm.device)  # the sampled tokens, as training sees them
     with torch.no_grad():
         log_p = torch.log_softmax(policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
                                   .logits[:, :-1].float(), -1)

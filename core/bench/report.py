@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from core.superhf.run import _mean
-from core.superhf.run import _std as _spread
+from core.metrics import mean as _mean
+from core.metrics import std as _spread
 
 COLUMNS = (("utility", "rater utility"), ("reward", "reward-model reward"), ("kl", "KL to base"),
            ("distinct_2", "distinct-2"), ("self_bleu", "self-BLEU (pairwise similarity)"), ("mean_words", "words"),
@@ -53,7 +53,7 @@ def _markdown(facts: dict, table: dict, results: dict, sweeps: dict, charts: lis
         f"{facts['answers']} answers that no method trained on. The whole comparison, sweeps included, took "
         f"{facts['total_seconds'] / 60:.0f} min.", "",
         "- *Rater utility*: the simulated rater's own score of an answer, which no method ever sees (the reward "
-        "model only learnt from its pairwise choices). The rater (`SimulatedRater` in core/bench/reward.py) is a "
+        "model only learnt from its pairwise choices). The rater (`SimulatedRater` in core/bench/rater.py) is a "
         "support lead's taste in code: +0.5 per \"you\"/\"your\" and -0.5 per \"I\"/\"me\"/\"my\" (four "
         "count at most), +1 for a numbered or bulleted list, +0.5 per polite phrase (two at most), -1 for template "
         "placeholders such as \"[Your Name]\", -1 under 5 words; between two answers it picks A with probability "

@@ -1,7 +1,7 @@
 """``superhf bench superhf``: does a SuperHF run on the starter model raise the held-out
 reward without collapsing diversity, at what cost per iteration and in memory?
 
-The person is ``SimulatedRater`` (core.bench.reward). It rates pairs of the starter's own
+The person is ``SimulatedRater`` (core.bench.rater). It rates pairs of the starter's own
 answers; a fast reward model learns from those ratings; SuperHF tunes the starter against
 that reward model. Held-out prompts are never rated nor trained on; their answers before
 and after are judged both by the reward model and by the rater's own utility, which the
@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from core.bench.common import _model_name, _starter_prompts
-from core.bench.reward import SimulatedRater, _answers
+from core.bench.rater import SimulatedRater
+from core.bench.reward import _answers
 from core.sampling.generation import SamplingSettings, sample
 from core.metrics import distinct_n, self_bleu
-from core.models.loading import import_model
-from core.store.prompts import import_prompts
+from core.models.importing import import_model
+from core.store.prompts import find_set_id, import_prompts
 from core.store.ratings import add_ratings, pair
 from core.records import write_records
 from core.reward.versions import RewardScorer, train_reward_model
@@ -83,7 +84,7 @@ def seed_workspace(scratch: Store, model_path: str, name: str, ratings: list[dic
     prompt_file = scratch.workspace.tmp_dir / "prompts.jsonl"
     write_records(prompt_file, [{"prompt": p, "split": "train"} for p in train_prompts], ["prompt", "split"])
     import_prompts(scratch, prompt_file, set_name="train")
-    return model_row, reward, scratch.one("SELECT id FROM prompt_sets WHERE name = 'train'")["id"]
+    return model_row, reward, find_set_id(scratch, "train")
 
 
 def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int = 3, ratings: int = 200,

@@ -1,131 +1,30 @@
-"""SuperHF (Mukobi et al., 2023): supervised iterative learning from human feedback.
-
-Each iteration, for a batch of training prompts:
-  1. sample a superbatch of completions per prompt from the current policy,
-  2. score every completion with the reward model,
-  3. keep the best completion of each prompt (ranking never crosses prompts),
-  4. fine-tune on the kept completions: cross-entropy plus beta * KL(reference || policy),
-  5. record metrics, save a checkpoint, and check whether the user asked to stop.
-"""
+"""A stored SuperHF run: load its model, reward model and prompts, drive the loop of
+``core.superhf.loop`` from the last finished iteration, record each iteration, save and prune
+checkpoints, and mark the run's status; in one process or several (``accelerate``)."""
 
 from __future__ import annotations
 
 import json
 import math
-import random
-import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import torch
 
-from core.superhf.checkpoint import load_trainer_state, prune_checkpoints, save_checkpoint
-from core.superhf.distributed import average_metrics, make_accelerator
 from core.errors import Cancelled, InputError
-from core.sampling.generation import SamplingSettings, sample
-from core.metrics import distinct_n, self_bleu
-from core.superhf.policy import Policy, build_policy
 from core.progress import CancelToken, ProgressCallback, report
-from core.store.runs import get_run, iterations, last_checkpoint, record_iteration, run_lock, set_status
+from core.store import models as stored_models
 from core.store.database import Store
+from core.store.prompts import prompt_texts
+from core.store.reward_models import reward_model_row
+from core.store.runs import (get_run, iteration_metrics, iterations, last_checkpoint, record_iteration, run_lock,
+                             set_status)
+from core.superhf.checkpoint import load_trainer_state, prune_checkpoints, save_checkpoint
 from core.superhf.config import SuperHFConfig
-from core.superhf.step import MicroBatch, optimise_step
-
-RewardFn = Callable[[Sequence[str], Sequence[str]], list[float]]  # (prompts, completions) -> rewards
-KL_RUNAWAY = 1.0  # nats per token: far from the reference, rewards are likely being hacked
-DIVERSITY_FLOOR = 0.5  # distinct-2 below this share of the first iteration's: outputs collapsing
-
-
-def iteration_prompts(train_prompts: Sequence[str], config: SuperHFConfig, iteration: int) -> list[str]:
-    """This iteration's prompts: a seeded draw, the same whenever the iteration is run."""
-    rng = random.Random(f"{config.seed}:{iteration}")
-    if len(train_prompts) >= config.prompts_per_iteration:
-        return rng.sample(list(train_prompts), config.prompts_per_iteration)
-    return [rng.choice(list(train_prompts)) for _ in range(config.prompts_per_iteration)]
-
-
-def sampling(config: SuperHFConfig, seed: int) -> SamplingSettings:
-    # vLLM can load the current LoRA adapter; a full fine-tune's weights live only in memory.
-    return SamplingSettings(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                            top_p=config.top_p, seed=seed, backend="auto" if config.lora else "torch")
-
-
-def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str], config: SuperHFConfig,
-                      optimizer, scheduler, iteration: int, *, on_progress: Optional[ProgressCallback] = None,
-                      cancel: Optional[CancelToken] = None, rank: int = 0) -> dict:
-    cancel = cancel or CancelToken()
-    lm = policy.lm
-    started = time.perf_counter()
-
-    # 1. Sample a superbatch of completions per prompt from the current policy.
-    policy.model.eval()
-    seed = config.seed * 100_003 + iteration + 7919 * rank  # each process its own samples
-    completions = sample(lm, prompts, config.superbatch_size, sampling(config, seed),
-                         on_progress=on_progress, cancel=cancel)
-    sample_seconds = time.perf_counter() - started
-    completions = [c for c in completions if c.text.strip()]  # empty answers teach nothing
-    if not completions:
-        raise InputError("Every sampled completion was empty: the model ends its turn at once. "
-                         "Check the model's chat template, or use another model.")
-
-    # 2. Score every completion with the reward model.
-    cancel.check()
-    report(on_progress, "scoring", 0, 1)
-    rewards = reward_fn([c.prompt for c in completions], [c.text for c in completions])
-    report(on_progress, "scoring", 1, 1)
-
-    # 3. Keep the best completion of each prompt.
-    best: dict[int, int] = {}
-    for i, c in enumerate(completions):
-        if c.prompt_index not in best or rewards[i] > rewards[best[c.prompt_index]]:
-            best[c.prompt_index] = i
-    kept = [completions[i] for i in sorted(best.values())]
-    kept_rewards = [rewards[i] for i in sorted(best.values())]
-
-    # 4. Fine-tune on the kept completions: CE + beta * KL(reference || policy).
-    torch.manual_seed(seed)  # dropout and order: the same on resume
-    order = torch.randperm(len(kept)).tolist()
-    policy.model.train()
-    micro = MicroBatch(config.minibatch_size)
-    ce_sum = kl_sum = 0.0
-    steps = 0
-    for start in range(0, len(order), config.minibatch_size):
-        cancel.check()
-        chunk = [kept[i] for i in order[start:start + config.minibatch_size]]
-        ce, kl = optimise_step(policy, chunk, config, optimizer, scheduler, micro)
-        ce_sum, kl_sum, steps = ce_sum + ce, kl_sum + kl, steps + 1
-        report(on_progress, "updating", steps, math.ceil(len(order) / config.minibatch_size))
-    policy.model.eval()
-
-    # 5. Metrics of this iteration.
-    by_prompt: dict[int, list[str]] = {}
-    for c in completions:
-        by_prompt.setdefault(c.prompt_index, []).append(c.text)
-    tokens = sum(c.new_tokens for c in completions)
-    return {
-        "reward_mean": _mean(rewards), "reward_std": _std(rewards),
-        "kept_reward_mean": _mean(kept_rewards), "kept_reward_std": _std(kept_rewards),
-        "ce": ce_sum / steps, "kl": kl_sum / steps, "loss": (ce_sum + config.kl_coefficient * kl_sum) / steps,
-        "distinct_2": _mean([distinct_n(t, 2) for t in by_prompt.values()]),
-        "self_bleu": _mean([self_bleu(t) for t in by_prompt.values()]),
-        "mean_length": tokens / len(completions),
-        "cut_off_share": sum(not c.finished for c in completions) / len(completions),
-        "samples": len(completions), "sample_tokens_per_second": tokens / max(sample_seconds, 1e-9),
-        "seconds": time.perf_counter() - started, "learning_rate": scheduler.get_last_lr()[0],
-        "example": {"prompt": kept[0].prompt, "completion": kept[0].text} if kept else None,
-        "micro_batch": micro.size, "notes": micro.notes,
-    }
-
-
-def evaluate(policy: Policy, reward_fn: RewardFn, eval_prompts: Sequence[str], config: SuperHFConfig,
-             cancel: Optional[CancelToken] = None) -> Optional[float]:
-    """Mean reward of one answer per evaluation prompt, always with the same seed."""
-    if not eval_prompts:
-        return None
-    policy.model.eval()
-    answers = sample(policy.lm, eval_prompts, 1, sampling(config, config.seed + 7), cancel=cancel)
-    return _mean(reward_fn([a.prompt for a in answers], [a.text for a in answers]))
+from core.superhf.distributed import average_metrics, make_accelerator
+from core.superhf.loop import RewardFn, evaluate, iteration_prompts, superhf_iteration, warnings
+from core.superhf.policy import Policy, build_policy
 
 
 def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = None, device: Optional[str] = None,
@@ -140,15 +39,13 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
 
 def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_fn: Optional[RewardFn],
            on_progress: Optional[ProgressCallback], cancel: CancelToken) -> dict:
-    from transformers import get_cosine_schedule_with_warmup
-
     config = SuperHFConfig.from_dict(json.loads(run["config"]))
     train_prompts, eval_prompts = _prompts(store, run, config)
     main, rank, world = (True, 0, 1) if accelerator is None else \
         (accelerator.is_main_process, accelerator.process_index, accelerator.num_processes)
     checkpoint = last_checkpoint(store, run["id"])  # read under the lock: no other process is adding to it
     start = checkpoint["iteration"] + 1 if checkpoint else 1
-    model_row = store.one("SELECT * FROM models WHERE id = ?", [run["model_id"]])
+    model_row = stored_models.model_row(store, run["model_id"])
     if config.prompts_per_iteration % world:
         raise InputError(f"{world} processes need prompts per iteration divisible by {world}, "
                          f"not {config.prompts_per_iteration}.")
@@ -163,12 +60,12 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
 
         if run["reward_model_id"] is None:
             raise InputError(f"Run '{run['name']}' has no reward model. Start a new run with --reward.")
-        scorer = RewardScorer(store.one("SELECT * FROM reward_models WHERE id = ?", [run["reward_model_id"]]), device)
+        scorer = RewardScorer(reward_model_row(store, run["reward_model_id"]), device)
         def reward_fn(prompts, completions):  # a stop asked for while scoring ends the scoring too
             return scorer.score(prompts, completions, cancel=cancel)
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
-    steps_per_iteration = math.ceil(config.prompts_per_iteration / config.minibatch_size)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.iterations * steps_per_iteration)
+    steps_per_iteration = math.ceil(config.prompts_per_iteration // world / config.minibatch_size)  # this rank's
+    scheduler = schedule(optimizer, config.warmup_steps, config.iterations * steps_per_iteration)
     if checkpoint:
         load_trainer_state(Path(checkpoint["path"]), optimizer, scheduler)
     if main:
@@ -194,7 +91,7 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
             metrics["eval_reward"] = evaluate(policy, reward_fn, eval_prompts, config, cancel)
             if first_distinct is None:
                 first_distinct = metrics["distinct_2"]
-            metrics["warnings"] = metrics.pop("notes") + _warnings(metrics, first_distinct)
+            metrics["warnings"] = metrics.pop("notes") + warnings(metrics, first_distinct)
             report(on_progress, "saving checkpoint", iteration, config.iterations)
             path = save_checkpoint(store, run["name"], iteration, policy, optimizer, scheduler,
                                    {"run": run["name"], "metrics": metrics})
@@ -214,6 +111,31 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
     if main:
         set_status(store, run["id"], "finished")
     return {"run": run["name"], "iterations": iterations(store, run["id"])}
+
+
+def schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine decay to zero at step ``total``. Unlike the usual warm-up,
+    the first step already learns (1 / (warmup + 1) of the rate, not 0): runs here are short,
+    and a step at rate 0 is a sampling round thrown away."""
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / (warmup + 1))
+        return warm * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(1, total)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def run_policy(store: Store, run: dict, *, device: Optional[str] = None, base: bool = False,
+               required: str = "") -> tuple[Policy, SuperHFConfig, Optional[dict]]:
+    """A stored run's policy as its last checkpoint left it (``base``: as it started), with the
+    run's settings and that checkpoint. ``required``: the error's text when there is none yet
+    (without it, a run with no checkpoint gives the base model)."""
+    config = SuperHFConfig.from_dict(json.loads(run["config"]))
+    checkpoint = last_checkpoint(store, run["id"])
+    if checkpoint is None and required:
+        raise InputError(required)
+    model = stored_models.model_row(store, run["model_id"])
+    path = None if base or checkpoint is None else Path(checkpoint["path"])
+    policy = build_policy(Path(model["path"]), config, device=device, checkpoint=path, name=model["name"])
+    return policy, config, checkpoint
 
 
 def memory_needed(parameters: int, vocab: int, config: SuperHFConfig) -> int:
@@ -246,7 +168,7 @@ def check_memory(model_row: dict, config: SuperHFConfig, device: Optional[str]) 
 
 
 def _prompts(store: Store, run: dict, config: SuperHFConfig) -> tuple[list[str], list[str]]:
-    rows = store.all("SELECT text, split FROM prompts WHERE set_id = ? ORDER BY id", [run["prompt_set_id"]])
+    rows = prompt_texts(store, run["prompt_set_id"])
     train = [r["text"] for r in rows if r["split"] == "train"]
     if not train:
         raise InputError("The run's prompt set has no training prompts. Import some with --split train.")
@@ -255,29 +177,4 @@ def _prompts(store: Store, run: dict, config: SuperHFConfig) -> tuple[list[str],
 
 
 def _first(store: Store, run_id: int, key: str):
-    row = store.one("SELECT metrics FROM iterations WHERE run_id = ? AND iteration = 1", [run_id])
-    return json.loads(row["metrics"]).get(key) if row else None
-
-
-def _warnings(metrics: dict, first_distinct: float) -> list[str]:
-    out = []
-    if metrics["kl"] > KL_RUNAWAY:
-        out.append(f"KL to the reference is {metrics['kl']:.2f} nats per token: the model is drifting far from "
-                   "where it started, a sign of reward hacking. Raise --kl or lower --lr.")
-    if first_distinct and metrics["distinct_2"] < DIVERSITY_FLOOR * first_distinct:
-        out.append(f"Diversity fell to {metrics['distinct_2']:.2f} distinct-2 from {first_distinct:.2f}: the "
-                   "answers are collapsing onto one pattern. Raise --kl.")
-    return out
-
-
-def _mean(xs) -> float:
-    xs = list(xs)
-    return sum(xs) / len(xs) if xs else 0.0
-
-
-def _std(xs) -> float:
-    xs = list(xs)
-    if len(xs) < 2:
-        return 0.0
-    m = _mean(xs)
-    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+    return (iteration_metrics(store, run_id, 1) or {}).get(key)

@@ -2,7 +2,7 @@
 
 import random
 
-from core.bench.reward import SimulatedRater
+from core.bench.rater import SimulatedRater
 
 
 def test_the_simulated_rater_has_the_documented_taste():

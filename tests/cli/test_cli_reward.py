@@ -57,3 +57,12 @@ def test_rate_next_answer_and_stats(home, tiny_model_dir, tmp_path):
     assert again.returncode == 1 and "rated already" in again.stderr
     stats = last_json(superhf("--json", "rate", "stats", home=home, check=True))
     assert stats["answered"] == 0
+
+
+def test_reward_train_json_carries_the_cross_validated_accuracy_and_its_interval(home, tiny_model_dir, tmp_path):
+    superhf("model", "import", str(tiny_model_dir), "--name", "tiny", home=home, check=True)
+    superhf("ratings", "import", str(rating_file(tmp_path / "r.jsonl", banana_ratings(40))), home=home, check=True)
+    row = last_json(superhf("--json", "reward", "train", home=home, check=True))
+    assert row["accuracy_pairs"] == row["heldout_pairs"] == 40 and row["train_pairs"] == 40
+    assert row["accuracy_low"] < row["accuracy"] <= row["accuracy_high"]
+    assert row["accuracy_method"] == "5-fold cross-validation by prompt"

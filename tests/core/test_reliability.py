@@ -33,7 +33,7 @@ def test_an_existing_database_is_backed_up_before_its_schema_changes(home, tiny_
 
 
 def test_doctor_finds_missing_files_and_says_what_to_do(home, store, tiny_model_dir, tmp_path):
-    from core.models.loading import import_model
+    from core.models.importing import import_model
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_model_dir, folder)

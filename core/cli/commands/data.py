@@ -18,7 +18,7 @@ def _store(args: Namespace) -> Store:
 
 @command("model import")
 def model_import(args: Namespace) -> dict:
-    from core.models.loading import import_model
+    from core.models.importing import import_model
 
     with _store(args) as store:
         row = import_model(store, args.path, starter=args.starter, name=args.name, copy=args.copy,
@@ -30,7 +30,7 @@ def model_import(args: Namespace) -> dict:
 
 @command("model list")
 def model_list(args: Namespace) -> dict:
-    from core.models.loading import list_models
+    from core.store.models import list_models
 
     with _store(args) as store:
         rows = list_models(store)
@@ -118,25 +118,15 @@ def ratings_export(args: Namespace) -> dict:
     return result
 
 
-@command("bench generate")
-def bench_generate(args: Namespace) -> dict:
-    from core.bench.generate import bench_generate as run
-
-    with _store(args) as store:
-        result = run(store, model=args.model, n_prompts=args.prompts, n=args.n,
-                     max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
-                     precision=args.precision, say=lambda t: say(args, t))
-    return result
-
-
 @command("reward train")
 def reward_train(args: Namespace) -> dict:
+    from core.cli.options import config_from_args
+    from core.reward.config import RewardSettings
     from core.reward.versions import train_reward_model
-    from core.reward.model import RewardSettings
 
     with _store(args) as store:
         row = train_reward_model(store, name=args.name, base=args.base, device=args.device,
-                                 settings=RewardSettings(mode=args.mode, seed=args.seed),
+                                 settings=config_from_args(RewardSettings, args),
                                  on_progress=progress_printer(args))
     say(args, f"Reward model '{row['name']}' v{row['version']} ({args.mode}): {row['train_pairs']} training pairs, "
               f"trained in {row['seconds']:.1f} s.")
@@ -155,7 +145,7 @@ def reward_train(args: Namespace) -> dict:
 
 @command("reward review")
 def reward_review(args: Namespace) -> dict:
-    from core.reward.pairs import find_reward_model, latest_reward_model
+    from core.store.reward_models import find_reward_model, latest_reward_model
     from core.reward.review import disagreements
 
     with _store(args) as store:
@@ -184,7 +174,7 @@ def reward_score(args: Namespace) -> dict:
 
 @command("reward list")
 def reward_list(args: Namespace) -> dict:
-    from core.reward.versions import list_reward_models
+    from core.store.reward_models import list_reward_models
 
     with _store(args) as store:
         rows = list_reward_models(store)
@@ -201,13 +191,13 @@ def rate_next(args: Namespace) -> dict:
     from core.journey.answers import resolve_prompts
     from core.sampling.generation import SamplingSettings
     from core.journey.rating import next_pairs
+    from core.store.prompts import distinct_prompts
 
     with _store(args) as store:
         if args.prompts:
             prompts = resolve_prompts(store, args.prompts, args.split)
         else:
-            prompts = [(r["id"], r["text"]) for r in store.all(
-                "SELECT min(id) AS id, text FROM prompts WHERE split = ? GROUP BY text ORDER BY min(id)", [args.split])]
+            prompts = distinct_prompts(store, args.split)
         if not prompts:
             raise InputError("There are no prompts to rate answers to. Import some: superhf prompts import FILE")
         settings = SamplingSettings(max_new_tokens=args.max_new_tokens, seed=args.seed)
@@ -247,31 +237,3 @@ def rate_stats(args: Namespace) -> dict:
     else:
         say(args, "No rated pair had a reward model's guess yet.")
     return result
-
-
-@command("bench reward")
-def bench_reward(args: Namespace) -> dict:
-    from core.bench.reward import bench_reward as run
-
-    with _store(args) as store:
-        return run(store, model=args.model, repeats=args.repeats, device=args.device,
-                   on_progress=progress_printer(args), say=lambda t: say(args, t))
-
-
-@command("doctor")
-def doctor(args: Namespace) -> dict:
-    from core.store.doctor import check_workspace
-    from core.errors import SuperHFError
-
-    with _store(args) as store:
-        report = check_workspace(store)
-        say(args, f"Workspace {store.workspace.home}: " + ", ".join(f"{n} {t}" for t, n in report["counts"].items())
-            + f"; {report['backups']} database backups.")
-    for line in report["notes"]:
-        say(args, f"note: {line}")
-    for line in report["problems"]:
-        say(args, f"problem: {line}")
-    if report["problems"]:
-        raise SuperHFError(f"{len(report['problems'])} problem(s) found; each is listed above with what to do.")
-    say(args, "No problems found.")
-    return report

@@ -1,0 +1,74 @@
+"""``superhf bench ...``: the benchmarks, for developers. The desktop bundle leaves them out, so
+there each says so in a plain line."""
+
+from __future__ import annotations
+
+import importlib
+from argparse import Namespace
+from pathlib import Path
+
+from core.cli.output import command, progress_printer, say
+from core.errors import InputError
+from core.store.database import open_store
+
+
+def _bench(module: str):
+    """``core.bench.<module>``, or a plain line where it is not installed (the desktop bundle)."""
+    try:
+        return importlib.import_module(f"core.bench.{module}")
+    except ModuleNotFoundError as e:
+        if not (e.name or "").startswith("core.bench"):
+            raise
+        raise InputError("The benchmarks are not part of the desktop bundle. Run them from a source checkout "
+                         "of SuperHF Studio ('make install', then 'superhf bench ...').") from None
+
+
+@command("bench superhf")
+def bench_superhf(args: Namespace) -> dict:
+    run = _bench("superhf").bench_superhf
+    from core.cli.options import config_from_args
+    from core.superhf.config import SuperHFConfig
+
+    config = config_from_args(SuperHFConfig, args, eval_prompts=0)
+    with open_store(args.home) as store:
+        return run(store, model=args.model, ratings=args.ratings, config=config, memory=not args.no_memory,
+                   device=args.device, on_progress=progress_printer(args), say=lambda t: say(args, t))
+
+
+@command("bench gui")
+def bench_gui(args: Namespace) -> dict:
+    run = _bench("gui").bench_gui
+
+    with open_store(args.home) as store:
+        return run(store, model=args.model, say=lambda t: say(args, t), on_progress=progress_printer(args))
+
+
+@command("bench compare")
+def bench_compare(args: Namespace) -> dict:
+    run = _bench("compare").bench_compare
+
+    with open_store(args.home) as store:
+        return run(store, model=args.model, seeds=args.seeds, budget=args.budget, ratings=args.ratings,
+                   per_prompt=args.answers, sweep_iterations=args.sweep_iterations,
+                   out=Path(args.out).expanduser() if args.out else None, device=args.device,
+                   on_progress=progress_printer(args), say=lambda t: say(args, t))
+
+
+@command("bench generate")
+def bench_generate(args: Namespace) -> dict:
+    run = _bench("generate").bench_generate
+
+    with open_store(args.home) as store:
+        result = run(store, model=args.model, n_prompts=args.prompts, n=args.n,
+                     max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
+                     precision=args.precision, say=lambda t: say(args, t))
+    return result
+
+
+@command("bench reward")
+def bench_reward(args: Namespace) -> dict:
+    run = _bench("reward").bench_reward
+
+    with open_store(args.home) as store:
+        return run(store, model=args.model, repeats=args.repeats, device=args.device,
+                   on_progress=progress_printer(args), say=lambda t: say(args, t))
