@@ -4,8 +4,6 @@ trained with the Bradley-Terry loss. Settings, the loss, the features and their 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -14,42 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import InputError
-from core.sampling.generation import format_prompt
+from core.reward.config import RewardSettings  # noqa: F401  (declared there, torch-free; imported from here too)
+from core.sampling.generation import bos_ids, format_prompt
+from core.store.features import FeatureFile
 
-MODES = ("fast", "lora")
-POOLING = "answer-mean@2/3/v2"  # bump when the features change, so cached ones are not reused
-
-
-@dataclass(frozen=True)
-class RewardSettings:
-    """How a reward model is trained. The defaults suit the few dozen to few hundred ratings
-    one person gives in an afternoon."""
-
-    mode: str = "fast"  # fast: frozen backbone, cached features, head only; lora: adapt the backbone too
-    steps: int = 400  # fast: full-batch optimiser steps on the head (a second or two on CPU)
-    head_lr: float = 1e-2
-    l2: float = 0.1  # ridge penalty on the head: few ratings, hundreds of features (bench reward)
-    epochs: int = 4  # lora: passes over the training pairs
-    lora_lr: float = 2e-4
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    batch_size: int = 8  # texts per backbone forward pass
-    max_length: int = 512  # tokens of prompt + answer seen; longer ones keep their end
-    seed: int = 0  # fixes the held-out split and the training
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise InputError(f"The reward model mode must be 'fast' or 'lora', not '{self.mode}'.")
-        for name in ("steps", "epochs", "lora_r", "batch_size", "max_length"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1, not {getattr(self, name)}.")
-        for name in ("head_lr", "lora_lr"):
-            if not getattr(self, name) > 0:
-                raise InputError(f"{name} must be above 0, not {getattr(self, name)}.")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+POOLING = "answer-mean@0.6+last@2/3/v4"  # bump when the features change, so cached ones are not reused
 
 
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
@@ -96,6 +63,9 @@ def truncate_backbone(backbone) -> int:
                      "model on; choose another base model with --base.")
 
 
+MEAN_DEPTH = 0.6  # the answer-mean is read this far up the kept blocks (12 of SmolLM2's 20 kept of 30)
+
+
 def pool(hidden: torch.Tensor, answer_mask: torch.Tensor) -> torch.Tensor:
     """(B, T, H) hidden states -> (B, H): the mean over the answer's tokens. The prompt and
     the chat template are the same for every answer to a prompt, so they are left out: a
@@ -104,9 +74,29 @@ def pool(hidden: torch.Tensor, answer_mask: torch.Tensor) -> torch.Tensor:
     return ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float()
 
 
+def final_norm(backbone):
+    """The backbone's last normalisation (applied to the top block's output), or None."""
+    for attr in ("norm", "ln_f", "final_layernorm", "final_layer_norm"):
+        module = getattr(backbone, attr, None)
+        if isinstance(module, nn.Module):
+            return module
+    return None
+
+
+def views(dim: int) -> dict[str, slice]:
+    """The ways a head may read the features (``Featurizer``: [answer mean, last token]), by
+    which part of them it uses; cross-validation chooses among them for each person's ratings.
+    'what' suits tastes in what an answer says (its words, its tone), 'ending' tastes in how it
+    ends (finished or cut off, how it closes), 'both' both. The first is preferred on a tie."""
+    half = dim // 2
+    return {"what": slice(0, half), "ending": slice(half, dim), "both": slice(0, dim)}
+
+
 class Featurizer:
-    """Pooled features of (prompt, answer) pairs from a backbone (any causal LM folder, cut
-    by ``truncate_backbone``)."""
+    """Features of (prompt, answer) pairs from a backbone (any causal LM folder, cut by
+    ``truncate_backbone``): the mean of the answer's tokens a little past the middle of the
+    kept blocks (``MEAN_DEPTH``; what the answer says) beside the top block's state at the
+    answer's last token (how it ends: the last token has read all of it). (B,) -> (B, 2H)"""
 
     def __init__(self, backbone, tokenizer, device: str, max_length: int = 512):
         self.backbone = backbone
@@ -118,23 +108,51 @@ class Featurizer:
         self.device = device
         self.max_length = max_length
 
+    def encode(self, items: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[int]]:
+        """The token ids the backbone reads for each (prompt, answer), and how many of the last
+        of them are the answer's. At most ``max_length`` tokens: a longer exchange loses the
+        start of its prompt (then of its answer), never the answer's end, and keeps the BOS
+        where the tokenizer uses one."""
+        tok = self.tokenizer
+        bos = bos_ids(tok)
+        fulls = tok([pair_text(tok, p, a) for p, a in items], add_special_tokens=False)["input_ids"]
+        prompts = tok([pair_text(tok, p, "") for p, _ in items], add_special_tokens=False)["input_ids"]
+        rows, answers = [], []
+        for ids, prompt in zip(fulls, prompts):
+            answer = len(ids) - len(prompt)
+            if bos and ids[:1] == bos:
+                ids = ids[1:]
+            ids = ids[-(self.max_length - len(bos)):] if self.max_length > len(bos) else ids[-1:]
+            rows.append(bos + ids)
+            # An empty answer still gets its final position, so every text has a feature.
+            answers.append(max(1, min(answer, len(ids))))
+        return rows, answers
+
     def forward(self, items: Sequence[tuple[str, str]]) -> torch.Tensor:
         """Features with gradients through any trainable part of the backbone.
         (B,) (prompt, answer) -> (B, H)"""
-        texts = [pair_text(self.tokenizer, p, a) for p, a in items]
-        prompt_lengths = [len(ids) for ids in self.tokenizer(
-            [pair_text(self.tokenizer, p, "") for p, _ in items], add_special_tokens=False)["input_ids"]]
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
-                             max_length=self.max_length, add_special_tokens=False).to(self.device)
-        lengths = enc["attention_mask"].sum(1).tolist()
-        T = enc["input_ids"].shape[1]
-        positions = torch.arange(T, device=self.device).unsqueeze(0)  # (1, T)
-        # With left padding the answer is the last (length - prompt length) tokens; an empty
-        # answer still gets its final position, so every text has a feature.
-        answer_tokens = torch.tensor([max(1, n - p) for n, p in zip(lengths, prompt_lengths)], device=self.device)
-        answer_mask = positions >= (T - answer_tokens).unsqueeze(1)  # (B, T)
-        hidden = self.backbone(**enc).last_hidden_state
-        return pool(hidden, answer_mask)
+        rows, answers = self.encode(items)
+        T = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        ids = torch.full((len(rows), T), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), T), dtype=torch.long)
+        for i, r in enumerate(rows):  # left padding: every text ends at the last position
+            ids[i, T - len(r):] = torch.tensor(r, dtype=torch.long)
+            mask[i, T - len(r):] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # padding does not shift a text's positions
+        # The answer is the last ``answers[i]`` tokens of each row.
+        answer_mask = torch.arange(T, device=self.device).unsqueeze(0) >= (
+            T - torch.tensor(answers, device=self.device)).unsqueeze(1)  # (B, T)
+        out = self.backbone(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True)
+        hidden = out.last_hidden_state  # (B, T, H), the top block's, normalised
+        states = getattr(out, "hidden_states", None)  # the embeddings', then each block's
+        middle = hidden
+        if states is not None and len(states) > 2:
+            middle = states[max(1, round((len(states) - 1) * MEAN_DEPTH))]
+            norm = final_norm(self.backbone)
+            middle = norm(middle) if norm is not None else middle
+        return torch.cat([pool(middle, answer_mask), hidden[:, -1].float()], -1)
 
     @torch.inference_mode()
     def features(self, items: Sequence[tuple[str, str]], batch_size: int = 8,
@@ -165,30 +183,28 @@ class FeatureCache:
     Deleting the file is always safe."""
 
     def __init__(self, path: Path, backbone_key: str):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(str(path), timeout=30)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("CREATE TABLE IF NOT EXISTS features (key TEXT PRIMARY KEY, dim INTEGER, vector BLOB)")
+        self.file = FeatureFile(path)
         self.prefix = f"{backbone_key}|{POOLING}|"
 
     def _key(self, text: str) -> str:
         return hashlib.sha256((self.prefix + text).encode("utf-8")).hexdigest()
 
     def get(self, text: str) -> Optional[torch.Tensor]:
-        row = self.conn.execute("SELECT dim, vector FROM features WHERE key = ?", [self._key(text)]).fetchone()
-        if row is None:
+        found = self.file.get(self._key(text))
+        if found is None:
             return None
-        return torch.frombuffer(bytearray(row[1]), dtype=torch.float32).reshape(row[0])
+        dim, data = found
+        return torch.frombuffer(bytearray(data), dtype=torch.float32).reshape(dim)
 
     def put(self, text: str, vector: torch.Tensor) -> None:
         data = vector.detach().to(torch.float32).contiguous().numpy().tobytes()
-        self.conn.execute("INSERT OR REPLACE INTO features VALUES (?, ?, ?)", [self._key(text), vector.numel(), data])
+        self.file.put(self._key(text), vector.numel(), data)
 
     def commit(self) -> None:
-        self.conn.commit()
+        self.file.commit()
 
     def close(self) -> None:
-        self.conn.close()
+        self.file.close()
 
 
 def backbone_key(folder: Path, max_length: int) -> str:

@@ -64,6 +64,17 @@ class Completion:
     text: str
     finished: bool  # stopped at end-of-turn (False: cut at max_new_tokens)
     new_tokens: int  # tokens sampled, up to and without the stop token
+    # Sampled answers carry the token ids behind them, so training uses exactly what the model
+    # produced; an answer that came from elsewhere (text only) leaves them None.
+    prompt_ids: Optional[tuple[int, ...]] = None  # the prompt as fed to the model: BOS, chat template
+    token_ids: Optional[tuple[int, ...]] = None  # the answer's sampled tokens, cut where ``text`` ends
+    turn_cut: bool = False  # the model began another speaker's turn, cut off here: it ended its answer
+
+    @property
+    def ends_turn(self) -> bool:
+        """Whether the answer ends the turn: its training target then ends with the end-of-turn
+        token. Not so for an answer cut at the token limit."""
+        return self.finished or self.turn_cut
 
 
 def format_prompt(tokenizer, prompt: str) -> str:
@@ -74,11 +85,62 @@ def format_prompt(tokenizer, prompt: str) -> str:
     return FALLBACK_TEMPLATE.format(prompt=prompt)
 
 
+def bos_ids(tokenizer) -> list[int]:
+    """[BOS] when the tokenizer's own encoding starts every text with it (Llama, Mistral, Gemma),
+    else []. Texts here are encoded with ``add_special_tokens=False`` (chat templates write
+    their special tokens themselves), so this is added where the text lacks it."""
+    bos = tokenizer.bos_token_id
+    if bos is None:
+        return []
+    with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
+    without = tokenizer("a", add_special_tokens=False)["input_ids"]
+    return [bos] if with_special[:1] == [bos] and without[:1] != [bos] else []
+
+
+def with_bos(tokenizer, ids: Sequence[int]) -> list[int]:
+    """``ids`` led by the tokenizer's BOS where it uses one and they do not start with it."""
+    bos = bos_ids(tokenizer)
+    return bos + list(ids) if bos and list(ids[:1]) != bos else list(ids)
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    """The token ids the model is fed for ``prompt``: its formatted text, led by BOS where the
+    tokenizer uses one. Sampling, training and scoring all encode prompts this way."""
+    return with_bos(tokenizer, tokenizer(format_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"])
+
+
+END_MARKER = "Zq7 answer ends here"  # a reply no template changes, to see what the template puts after it
+
+
+def end_of_turn_id(tokenizer) -> Optional[int]:
+    """The token that ends the model's turn: the one its chat template writes right after an
+    assistant's reply (``<|im_end|>`` for ChatML, ``<end_of_turn>`` for Gemma, ``<|end|>`` for
+    Phi-3, ``<|eot_id|>`` for Llama 3, ``</s>`` for Llama 2 and Mistral); without a chat
+    template, or where the template puts no special token there, the tokenizer's EOS."""
+    if getattr(tokenizer, "chat_template", None):
+        try:
+            text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"},
+                                                  {"role": "assistant", "content": END_MARKER}], tokenize=False)
+        except Exception:  # noqa: BLE001 - a template that refuses this exchange: fall back to EOS
+            text = ""
+        at = text.find(END_MARKER)
+        if at >= 0:
+            special = set(tokenizer.all_special_ids) | {tokenizer.convert_tokens_to_ids(t) for t in STOP_TOKENS
+                                                        if t in tokenizer.get_vocab()}
+            for token in tokenizer(text[at + len(END_MARKER):], add_special_tokens=False)["input_ids"]:
+                if token in special:
+                    return token
+                if tokenizer.decode([token]).strip():
+                    break  # text before any special token: the template ends turns with plain text
+    return tokenizer.eos_token_id
+
+
 def stop_token_ids(lm: LoadedModel) -> list[int]:
     ids = set()
     eos = getattr(lm.model.generation_config, "eos_token_id", None)
     ids.update(eos if isinstance(eos, (list, tuple)) else [eos])
     ids.add(lm.tokenizer.eos_token_id)
+    ids.add(end_of_turn_id(lm.tokenizer))
     vocab = lm.tokenizer.get_vocab()
     ids.update(vocab[t] for t in STOP_TOKENS if t in vocab)
     ids.discard(None)
@@ -117,7 +179,7 @@ def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSe
     cancel = cancel or CancelToken()
     settings = settings.with_seed()
     torch.manual_seed(settings.seed)
-    encoded = [lm.tokenizer(format_prompt(lm.tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
+    encoded = [encode_prompt(lm.tokenizer, p) for p in prompts]
     _check_lengths(lm, encoded, settings.max_new_tokens)
     jobs = [i for i in range(len(prompts)) for _ in range(n)]  # the prompt of each answer
     stops = stop_token_ids(lm)
@@ -162,7 +224,7 @@ def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSe
                        notice=f"Out of memory while sampling: batch halved to {size}.")
                 continue
             start += len(batch)
-            done = [_completion(lm, prompts, i, d) for i, d in zip(batch, decoded)]
+            done = [_completion(lm, prompts, encoded, i, d) for i, d in zip(batch, decoded)]
             out.extend(done)
             if on_batch is not None:
                 on_batch(done)
@@ -180,7 +242,8 @@ def _sample_with(external, lm: LoadedModel, prompts, encoded, n, settings, stops
     for first in range(0, len(prompts), step):
         cancel.check()
         answers = external(encoded[first:first + step], n, settings, stops)
-        done = [_completion(lm, prompts, first + j, d) for j, per_prompt in enumerate(answers) for d in per_prompt]
+        done = [_completion(lm, prompts, encoded, first + j, d) for j, per_prompt in enumerate(answers)
+                for d in per_prompt]
         out.extend(done)
         if on_batch is not None:
             on_batch(done)
@@ -188,9 +251,33 @@ def _sample_with(external, lm: LoadedModel, prompts, encoded, n, settings, stops
     return out
 
 
-def _completion(lm: LoadedModel, prompts: Sequence[str], i: int, decoded) -> Completion:
-    text = strip_invented_turns(lm.tokenizer.decode(decoded.tokens, skip_special_tokens=True))
-    return Completion(i, prompts[i], text, decoded.finished, len(decoded.tokens))
+def _completion(lm: LoadedModel, prompts: Sequence[str], encoded: Sequence[Sequence[int]], i: int,
+                decoded) -> Completion:
+    tokenizer = lm.tokenizer
+    raw = tokenizer.decode(decoded.tokens, skip_special_tokens=True)
+    ids = list(decoded.tokens)
+    match = INVENTED_TURN.search(raw)
+    if match:  # the answer ends where its text before the invented turn ends
+        ids = tokens_of_prefix(tokenizer, ids, raw[:match.start()].rstrip())
+    return Completion(i, prompts[i], strip_invented_turns(raw), decoded.finished, len(decoded.tokens),
+                      tuple(encoded[i]), tuple(ids), match is not None)
+
+
+def tokens_of_prefix(tokenizer, tokens: Sequence[int], prefix: str) -> list[int]:
+    """The sampled ``tokens`` that spell ``prefix`` (a prefix of their decoded text): the
+    longest run of them whose text lies within it, then, where a token straddles its end, the
+    rest of it encoded afresh (a few characters at most)."""
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+    low, high = 0, len(tokens)
+    while low < high:  # the longest run of tokens whose text is a prefix of ``prefix``
+        mid = (low + high + 1) // 2
+        if prefix.startswith(decode(tokens[:mid])):
+            low = mid
+        else:
+            high = mid - 1
+    head = list(tokens[:low])
+    rest = prefix[len(decode(head)):]
+    return head + (tokenizer(rest, add_special_tokens=False)["input_ids"] if rest else [])
 
 
 def _pad_id(lm: LoadedModel) -> int:

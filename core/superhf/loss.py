@@ -1,8 +1,9 @@
 """The SuperHF fine-tuning objective (Mukobi et al., 2023), on exact masks.
 
-For each kept completion: cross-entropy on its tokens (and the end-of-turn token appended
-to it, so the model learns to stop), plus ``kl_coefficient`` times the token-level
-KL(reference || policy) over the full vocabulary at the same positions.
+For each kept completion: cross-entropy on its tokens (and, where the model ended its turn,
+the end-of-turn token appended to it, so the model learns to stop; never to an answer cut at
+the token limit, which would teach it to stop mid-sentence), plus ``kl_coefficient`` times
+the token-level KL(reference || policy) over the full vocabulary at the same positions.
 
 Faults of the reference implementation we do not copy: its prompt mask let some prompt
 tokens into the loss under left padding, its KL mask was off by one position, and it
@@ -22,18 +23,20 @@ import torch.nn.functional as F
 class Batch:
     input_ids: torch.Tensor  # (B, T) prompt + completion + EOS, left-padded
     attention_mask: torch.Tensor  # (B, T) 1 on real tokens
-    completion_mask: torch.Tensor  # (B, T) 1 where the token belongs to the completion (EOS included)
+    completion_mask: torch.Tensor  # (B, T) 1 where the token belongs to the completion (its EOS included)
 
     def to(self, device) -> "Batch":
         return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.completion_mask.to(device))
 
 
-def build_batch(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]], eos_id: int,
-                pad_id: int) -> Batch:
-    """Token ids of formatted prompts and of completions -> a left-padded batch whose
-    completions end with ``eos_id``."""
-    rows = [list(p) + list(c) + [eos_id] for p, c in zip(prompt_ids, completion_ids)]
-    marks = [[0] * len(p) + [1] * (len(c) + 1) for p, c in zip(prompt_ids, completion_ids)]
+def build_batch(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]],
+                eos_id: Optional[int], pad_id: int, ends_turn: Optional[Sequence[bool]] = None) -> Batch:
+    """Token ids of formatted prompts and of completions -> a left-padded batch. Completion i
+    ends with ``eos_id`` where ``ends_turn[i]`` (all of them when it is None); an answer cut
+    at the token limit gets none."""
+    ends = [eos_id is not None and (ends_turn is None or bool(ends_turn[i])) for i in range(len(prompt_ids))]
+    rows = [list(p) + list(c) + [eos_id] * e for p, c, e in zip(prompt_ids, completion_ids, ends)]
+    marks = [[0] * len(p) + [1] * (len(c) + e) for p, c, e in zip(prompt_ids, completion_ids, ends)]
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)

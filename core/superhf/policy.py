@@ -39,9 +39,17 @@ class Policy:
 
     @torch.no_grad()
     def reference_logits(self, batch: Batch) -> torch.Tensor:
+        """The frozen reference's logits, without dropout: under LoRA the policy itself (adapters
+        off) runs in eval mode for this pass, and every module's mode is restored after."""
         if self.reference is None:
-            with self.model.disable_adapter():
-                return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+            modes = [(m, m.training) for m in self.model.modules()]
+            self.model.eval()
+            try:
+                with self.model.disable_adapter():
+                    return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+            finally:
+                for module, training in modes:
+                    module.training = training
         return self.reference(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
 
     def save(self, folder: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 
 from core.errors import ModelError
-from core.sampling.generation import Completion, format_prompt
+from core.sampling.generation import Completion, encode_prompt, end_of_turn_id, format_prompt
 from core.superhf.policy import Policy
 from core.superhf.config import SuperHFConfig
 from core.superhf.loss import Batch, build_batch, superhf_loss
@@ -22,15 +22,30 @@ class MicroBatch:
     notes: list[str] = field(default_factory=list)  # what was halved, for the run's log
 
 
+def training_ids(tokenizer, completion: Completion) -> tuple[list[int], list[int]]:
+    """(prompt ids, answer ids) to train on: for a sampled answer, exactly the tokens the model
+    was fed and sampled; for one that came as text alone, its encoding after the prompt's."""
+    if completion.prompt_ids is not None and completion.token_ids is not None:
+        return list(completion.prompt_ids), list(completion.token_ids)
+    text = completion.text
+    if text and not text[0].isspace() and not format_prompt(tokenizer, completion.prompt)[-1:].isspace():
+        text = " " + text  # "Assistant:" is followed by a space in what the model writes
+    return encode_prompt(tokenizer, completion.prompt), tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def completion_batch(tokenizer, completions: Sequence[Completion]) -> Batch:
+    """Completions as a training batch: prompt and answer ids, and the model's end-of-turn
+    token after the answers that ended their turn (not after those cut at the token limit)."""
+    eot = end_of_turn_id(tokenizer)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eot or 0)
+    pairs = [training_ids(tokenizer, c) for c in completions]
+    return build_batch([p for p, _ in pairs], [a for _, a in pairs], eot, pad, [c.ends_turn for c in completions])
+
+
 def _batches(policy: Policy, chunk: Sequence[Completion], size: int) -> list[Batch]:
     tok = policy.lm.tokenizer
-    out = []
-    for start in range(0, len(chunk), size):
-        part = chunk[start:start + size]
-        out.append(build_batch(tok([format_prompt(tok, c.prompt) for c in part], add_special_tokens=False)["input_ids"],
-                               tok([c.text for c in part], add_special_tokens=False)["input_ids"],
-                               tok.eos_token_id, tok.pad_token_id).to(policy.lm.device))
-    return out
+    return [completion_batch(tok, chunk[start:start + size]).to(policy.lm.device)
+            for start in range(0, len(chunk), size)]
 
 
 def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFConfig, optimizer, scheduler,

@@ -10,7 +10,7 @@ from transformers.generation.logits_process import TopPLogitsWarper
 
 import core.sampling.decoder
 from core.sampling.generation import SamplingSettings, format_prompt, sample, stop_token_ids
-from core.models.loading import load_model
+from core.models.importing import load_model
 from core.sampling.decoder import auto_batch_size, decode, model_in, nucleus_sample
 
 PROMPTS = ["Hello there", "Write a very long and detailed answer about the history of tea, please.",

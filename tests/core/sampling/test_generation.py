@@ -9,7 +9,7 @@ import torch
 from core.journey.answers import generate_answers
 from core.errors import Cancelled, InputError
 from core.sampling.generation import SamplingSettings, format_prompt, sample, stop_token_ids, strip_invented_turns
-from core.models.loading import load_model
+from core.models.importing import load_model
 from core.progress import CancelToken
 
 PROMPTS = ["Hello there", "Write a very long and detailed answer about the history of tea, please."]

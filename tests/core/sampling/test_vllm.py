@@ -11,7 +11,7 @@ import pytest
 
 import core.sampling.vllm
 from core.sampling.generation import SamplingSettings, format_prompt, sample, stop_token_ids
-from core.models.loading import load_model
+from core.models.importing import load_model
 
 FAKE_VLLM = '''
 import json, os
