@@ -12,7 +12,10 @@ import sys
 import threading
 
 import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
-from core.cli.commands import bench, data, system, training  # noqa: F401  (they register the commands)
+import core.cli.commands.bench  # noqa: F401  (the commands register on import)
+import core.cli.commands.data  # noqa: F401
+import core.cli.commands.system  # noqa: F401
+import core.cli.commands.training  # noqa: F401
 from core.cli.output import COMMANDS
 from core.errors import Cancelled, SuperHFError, os_error_message
 
@@ -111,7 +114,7 @@ def build_parser() -> Parser:
     train.add_argument("--model", required=True)
     train.add_argument("--reward", required=True, help="reward model name (its newest version)")
     train.add_argument("--prompts", required=True, help="a prompt set or a prompts file")
-    add_config_arguments(train, SuperHFConfig, required=["iterations"])  # --iterations, --superbatch, --kl, ...
+    add_config_arguments(train, SuperHFConfig, unset=["iterations"])  # --iterations, --minutes, --superbatch, ...
     train.add_argument("--name", help="run name (default: run-N)")
     runs = sub.add_parser("runs", help="list and show runs").add_subparsers(
         dest="action", required=True, parser_class=Parser)

@@ -11,10 +11,11 @@ from core.settings import check, declared, field_type
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls, *, only: Optional[Iterable[str]] = None,
-                         required: Iterable[str] = ()) -> None:
+                         required: Iterable[str] = (), unset: Iterable[str] = ()) -> None:
     """An option for each declared setting of `cls` that has a flag (or each of `only`), in field
-    order; the settings named in `required` must be given and take no default."""
-    only, required = (set(only) if only is not None else None), set(required)
+    order; the settings named in `required` must be given and take no default; those in `unset`
+    read None when not given, so a command can tell "not typed" from the default."""
+    only, required, unset = (set(only) if only is not None else None), set(required), set(unset)
     for f, spec in declared(cls):
         if spec.flag is None or (only is not None and f.name not in only):
             continue
@@ -29,7 +30,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, *, only: Optional
         if f.name in required:
             options["required"] = True
         else:
-            options["default"] = f.default
+            options["default"] = None if f.name in unset else f.default
         parser.add_argument(spec.flag, **options)
 
 
@@ -41,6 +42,8 @@ def config_from_args(cls, args: argparse.Namespace, **fixed):
         if spec.flag is None or not hasattr(args, spec.dest):
             continue
         value = getattr(args, spec.dest)
+        if value is None and f.default is not None:
+            continue  # not on the command line: the declared default (see `train --minutes`)
         values[f.name] = (not value) if spec.negate else value
     values.update(fixed)
     check(cls, values, label=lambda name, spec: spec.flag if spec.flag and name not in fixed else name)

@@ -20,6 +20,12 @@ class SuperHFConfig:
         form="basic", label="Rounds (iterations)", form_max=1000,
         tip="Each takes minutes on a CPU; results show after a few.")
     # the paper iterates for hundreds; a desktop user checks in after a few
+    minutes: Optional[float] = setting(
+        None, "train for about this many minutes: rounds go on until the next would end past it "
+        "(--iterations is then the most rounds)", flag="--minutes", min=0, above=True,
+        form="basic", label="Minutes to train", form_min=0, form_max=24 * 60, step=5, decimals=0,
+        tip="0: no time limit, the rounds above decide. The learning rate decays over the time given.")
+    # a user knows how long they can wait, not how many iterations that buys on their machine
     prompts_per_iteration: int = setting(
         16, "training prompts per round", flag="--prompts-per-iteration", min=1,
         form="basic", label="Prompts per round", form_max=1024)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
@@ -40,6 +41,7 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
 def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_fn: Optional[RewardFn],
            on_progress: Optional[ProgressCallback], cancel: CancelToken) -> dict:
     config = SuperHFConfig.from_dict(json.loads(run["config"]))
+    budget = TimeBudget(config.minutes, iterations(store, run["id"]))  # loading counts: the user waits for it too
     train_prompts, eval_prompts = _prompts(store, run, config)
     main, rank, world = (True, 0, 1) if accelerator is None else \
         (accelerator.is_main_process, accelerator.process_index, accelerator.num_processes)
@@ -65,7 +67,8 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
             return scorer.score(prompts, completions, cancel=cancel)
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
     steps_per_iteration = math.ceil(config.prompts_per_iteration // world / config.minibatch_size)  # this rank's
-    scheduler = schedule(optimizer, config.warmup_steps, config.iterations * steps_per_iteration)
+    horizon = [config.iterations * steps_per_iteration]  # optimiser steps; with --minutes, re-planned each round
+    scheduler = schedule(optimizer, config.warmup_steps, horizon)
     if checkpoint:
         load_trainer_state(Path(checkpoint["path"]), optimizer, scheduler)
     if main:
@@ -76,7 +79,12 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
             record_iteration(store, run["id"], 0, base, None)
         first_distinct = _first(store, run["id"], "distinct_2")
         for iteration in range(start, config.iterations + 1):
-            report(on_progress, "iteration", iteration - 1, config.iterations)
+            go, planned = _agree([budget.another_fits(), budget.planned(iteration - 1, config.iterations)], accelerator)
+            if not go:
+                break  # the next round would end past the time given: the run is done
+            horizon[0] = planned * steps_per_iteration
+            round_started = time.monotonic()
+            report(on_progress, "iteration", iteration - 1, planned)
             prompts = iteration_prompts(train_prompts, config, iteration)[rank::world]
             metrics = superhf_iteration(policy, reward_fn, prompts, config, optimizer, scheduler, iteration,
                                         on_progress=on_progress, cancel=cancel, rank=rank)
@@ -87,17 +95,19 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
                 accelerator.wait_for_everyone()
                 if not main:
                     continue  # the main process evaluates, saves and records
-            report(on_progress, "evaluating", iteration, config.iterations)
+            report(on_progress, "evaluating", iteration, planned)
             metrics["eval_reward"] = evaluate(policy, reward_fn, eval_prompts, config, cancel)
             if first_distinct is None:
                 first_distinct = metrics["distinct_2"]
             metrics["warnings"] = metrics.pop("notes") + warnings(metrics, first_distinct)
-            report(on_progress, "saving checkpoint", iteration, config.iterations)
+            report(on_progress, "saving checkpoint", iteration, planned)
+            metrics["elapsed_seconds"] = budget.elapsed()
             path = save_checkpoint(store, run["name"], iteration, policy, optimizer, scheduler,
                                    {"run": run["name"], "metrics": metrics})
             record_iteration(store, run["id"], iteration, metrics, str(path))
             prune_checkpoints(store, run["id"], config.keep_checkpoints)
-            report(on_progress, "iteration", iteration, config.iterations, metrics=metrics)
+            budget.round_took(time.monotonic() - round_started)
+            report(on_progress, "iteration", iteration, budget.planned(iteration, config.iterations), metrics=metrics)
     except (Cancelled, KeyboardInterrupt):  # stopped by the user: resume continues from the last checkpoint
         if main:
             set_status(store, run["id"], "cancelled")
@@ -113,14 +123,61 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
     return {"run": run["name"], "iterations": iterations(store, run["id"])}
 
 
-def schedule(optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up, then cosine decay to zero at step ``total``. Unlike the usual warm-up,
-    the first step already learns (1 / (warmup + 1) of the rate, not 0): runs here are short,
-    and a step at rate 0 is a sampling round thrown away."""
+def schedule(optimizer, warmup: int, horizon: list[int]) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up, then cosine decay to zero at step ``horizon[0]``, read at every step (a
+    run with a time budget re-plans it as it learns how long a round takes). Unlike the usual
+    warm-up, the first step already learns (1 / (warmup + 1) of the rate, not 0): runs here
+    are short, and a step at rate 0 is a sampling round thrown away."""
     def factor(step: int) -> float:
+        total = max(1, horizon[0])
         warm = min(1.0, (step + 1) / (warmup + 1))
-        return warm * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(1, total)))
+        return warm * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class TimeBudget:
+    """``--minutes``: rounds go on while the next is expected to end within the time given. The
+    clock counts loading, evaluation and checkpoints, and earlier sessions of a resumed run (each
+    recorded iteration carries the run's elapsed seconds). Without minutes, it never stops a run."""
+
+    def __init__(self, minutes: Optional[float], recorded: list[dict]):
+        self.seconds = minutes * 60 if minutes else None
+        done = [r for r in recorded if r.get("iteration", 0) > 0 and r.get("elapsed_seconds") is not None]
+        self.used = max((r["elapsed_seconds"] for r in done), default=0.0)
+        self.earlier = self.used / len(done) if done else None  # a round's seconds in earlier sessions
+        self.started = time.monotonic()
+        self.rounds: list[float] = []
+
+    def elapsed(self) -> float:
+        return self.used + time.monotonic() - self.started
+
+    def round_took(self, seconds: float) -> None:
+        self.rounds.append(seconds)
+
+    def per_round(self) -> Optional[float]:
+        return sum(self.rounds) / len(self.rounds) if self.rounds else self.earlier
+
+    def another_fits(self) -> bool:
+        if self.seconds is None:
+            return True
+        per = self.per_round()
+        return self.elapsed() + (per or 0.0) <= self.seconds  # the first round runs if any time is left
+
+    def planned(self, done: int, cap: int) -> int:
+        """The rounds the run will have made when the time is up (at most ``cap``)."""
+        per = self.per_round()
+        if self.seconds is None or per is None:
+            return cap
+        return max(done, min(cap, done + int(max(0.0, self.seconds - self.elapsed()) // per)))
+
+
+def _agree(values: list, accelerator) -> list:
+    """The main process's values on every process (each has its own clock; they must stop together)."""
+    if accelerator is None:
+        return values
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list(values)
 
 
 def run_policy(store: Store, run: dict, *, device: Optional[str] = None, base: bool = False,

@@ -13,6 +13,11 @@ def _spec(cls, name: str) -> Setting:
     return next(spec for f, spec in declared(cls) if f.name == name)
 
 
+def _optional(cls, name: str) -> bool:
+    """A setting whose default is None: the form shows its lowest value as "not set"."""
+    return next(f.default for f, _ in declared(cls) if f.name == name) is None
+
+
 def _bounds(spec: Setting, unbounded: float) -> tuple[float, float]:
     lo = spec.form_min if spec.form_min is not None else spec.min if spec.min is not None else -unbounded
     hi = spec.form_max if spec.form_max is not None else spec.max if spec.max is not None else unbounded
@@ -43,7 +48,9 @@ def setting_widget(cls, name: str, value) -> QWidget:
         box.setRange(lo + (tick if spec.above and spec.form_min is None else 0),
                      hi - (tick if spec.below and spec.form_max is None else 0))
         box.setSingleStep(spec.step or tick)
-        box.setValue(value)
+        box.setValue(value if value is not None else box.minimum())
+        if _optional(cls, name):  # its lowest value stands for "not set"
+            box.setSpecialValueText("no limit")
     box.setToolTip(spec.tooltip)
     return box
 
@@ -60,6 +67,6 @@ def setting_args(cls, widgets: dict[str, QWidget]) -> list[str]:
             args += [spec.flag] if box.isChecked() else []
         elif isinstance(box, QComboBox):
             args += [spec.flag, str(box.currentData())]
-        else:
+        elif not (_optional(cls, f.name) and box.value() == box.minimum()):  # "no limit": the flag left out
             args += [spec.flag, str(box.value())]
     return args

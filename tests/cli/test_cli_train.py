@@ -106,3 +106,18 @@ def test_two_cpu_processes_share_the_prompts_and_train_one_model(home, tiny_mode
     assert [m["iteration"] for m in metrics] == [0, 1, 2]  # recorded once, by the main process
     assert all(m["processes"] == 2 for m in metrics[1:])
     assert all(torch.isfinite(t).all() for t in adapters.values())
+
+
+def test_minutes_train_for_a_time_budget_and_stop_by_themselves(home, tiny_model_dir, tmp_path):
+    prompts = workspace(home, tiny_model_dir, tmp_path)
+    bad = superhf("train", "--model", "tiny", "--reward", "reward", "--prompts", str(prompts), "--minutes", "-1",
+                  home=home)
+    assert bad.returncode == 1 and "--minutes" in bad.stderr
+    result = superhf("--json", "train", "--model", "tiny", "--reward", "reward", "--prompts", str(prompts),
+                     "--minutes", "0.2", "--max-new-tokens", "8", "--superbatch", "2", "--prompts-per-iteration", "2",
+                     "--name", "timed", home=home, check=True)
+    done = [i for i in last_json(result)["iterations"] if i["iteration"] > 0]
+    assert done and len(done) < 10_000  # it stopped by itself, not at the iterations' cap
+    assert all(i["elapsed_seconds"] <= 12 + 5 for i in done[:-1])  # rounds started only while they fitted
+    status, _, _ = final_state(home, "timed")
+    assert status == "finished"

@@ -11,6 +11,8 @@ from core.errors import InputError
 from core.protocol import run_event
 from core.store.database import open_store
 
+MINUTES_CAP = 10_000  # iterations of a run given --minutes and no --iterations: the time decides
+
 
 def _print_iteration(args: Namespace):
     show = progress_printer(args)
@@ -47,7 +49,8 @@ def train(args: Namespace) -> dict:
     from core.cli.options import config_from_args
     from core.superhf.config import SuperHFConfig
 
-    config = config_from_args(SuperHFConfig, args)  # --iterations, --superbatch, --kl, ...: errors name the flag
+    cap = {"iterations": MINUTES_CAP} if args.minutes and args.iterations is None else {}
+    config = config_from_args(SuperHFConfig, args, **cap)  # --iterations, --kl, ...: errors name the flag
     from core.superhf.distributed import is_main_launch, launched_world_size, wait_for
 
     if launched_world_size() > 1 and not args.name:
