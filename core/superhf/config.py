@@ -48,6 +48,10 @@ class SuperHFConfig:
     warmup_steps: int = setting(0, "optimiser steps of learning-rate warm-up before the cosine decay", min=0)
     # cosine schedule, as the reference; its warm-up of 1 step made each run's first step a no-op
     minibatch_size: int = setting(4, "kept completions per optimiser step", min=1)
+    epochs: int = setting(
+        1, "passes over each round's kept answers: learning more from each costly round of sampling",
+        flag="--epochs", min=1, form="advanced", label="Passes over the kept answers", form_max=20)
+    # the reference: 1. Sampling costs far more than a pass over 16 answers on a CPU
     lora: bool = setting(
         True, "tune all weights instead of LoRA (more memory)", flag="--full", negate=True,
         form="advanced", label="Tune all weights (needs much more memory than the default LoRA)")

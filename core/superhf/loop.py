@@ -77,19 +77,21 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
     kept = [completions[i] for i in sorted(best.values())]
     kept_rewards = [rewards[i] for i in sorted(best.values())]
 
-    # 4. Fine-tune on the kept completions: CE + beta * KL(reference || policy).
+    # 4. Fine-tune on the kept completions: CE + beta * KL(reference || policy), `epochs` passes.
     torch.manual_seed(seed)  # dropout and order: the same on resume
-    order = torch.randperm(len(kept)).tolist()
+    order = [i for _ in range(config.epochs) for i in torch.randperm(len(kept)).tolist()]  # each pass shuffled
     policy.model.train()
     micro = MicroBatch(config.minibatch_size)
     ce_sum = kl_sum = 0.0
     steps = 0
-    for start in range(0, len(order), config.minibatch_size):
-        cancel.check()
-        chunk = [kept[i] for i in order[start:start + config.minibatch_size]]
-        ce, kl = optimise_step(policy, chunk, config, optimizer, scheduler, micro)
-        ce_sum, kl_sum, steps = ce_sum + ce, kl_sum + kl, steps + 1
-        report(on_progress, "updating", steps, math.ceil(len(order) / config.minibatch_size))
+    total_steps = config.epochs * math.ceil(len(kept) / config.minibatch_size)
+    for epoch in range(config.epochs):
+        for start in range(0, len(kept), config.minibatch_size):
+            cancel.check()
+            chunk = [kept[i] for i in order[epoch * len(kept) + start:epoch * len(kept) + start + config.minibatch_size]]
+            ce, kl = optimise_step(policy, chunk, config, optimizer, scheduler, micro)
+            ce_sum, kl_sum, steps = ce_sum + ce, kl_sum + kl, steps + 1
+            report(on_progress, "updating", steps, total_steps)
     policy.model.eval()
 
     # 5. Metrics of this iteration.

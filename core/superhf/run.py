@@ -66,7 +66,7 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
         def reward_fn(prompts, completions):  # a stop asked for while scoring ends the scoring too
             return scorer.score(prompts, completions, cancel=cancel)
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
-    steps_per_iteration = math.ceil(config.prompts_per_iteration // world / config.minibatch_size)  # this rank's
+    steps_per_iteration = config.epochs * math.ceil(config.prompts_per_iteration // world / config.minibatch_size)
     horizon = [config.iterations * steps_per_iteration]  # optimiser steps; with --minutes, re-planned each round
     scheduler = schedule(optimizer, config.warmup_steps, horizon)
     if checkpoint:

@@ -261,3 +261,22 @@ def test_a_stop_asked_for_while_scoring_reaches_the_reward_model(ready_home, mon
         assert seen == [token]  # scoring stopped at its first batch: nothing after it ran
         assert get_run(store, "s")["status"] == "cancelled"
         assert [i["iteration"] for i in iterations(store, get_run(store, "s")["id"])] == [0]
+
+
+def test_epochs_pass_over_the_kept_answers_again_with_the_schedule_stretched(store, tiny_model, prompt_set,
+                                                                           monkeypatch):
+    import core.superhf.loop as loop
+
+    steps = []
+    real = loop.optimise_step
+
+    def counting(policy, chunk, config, optimizer, scheduler, micro):
+        steps.append((len(chunk), scheduler.get_last_lr()[0]))
+        return real(policy, chunk, config, optimizer, scheduler, micro)
+
+    monkeypatch.setattr(loop, "optimise_step", counting)
+    new_run(store, tiny_model, prompt_set, name="twice", iterations=1, epochs=2, minibatch_size=4)
+    run_superhf(store, "twice", reward_fn=brevity)
+    assert [n for n, _ in steps] == [4, 4, 4, 4]  # 8 kept answers, 2 passes of 2 steps
+    rates = [lr for _, lr in steps]
+    assert rates[0] > 0 and rates == sorted(rates, reverse=True) and rates[-1] > 0  # one decay over all 4
