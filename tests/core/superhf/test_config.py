@@ -35,7 +35,8 @@ def test_todays_flags_keep_their_names():
     assert {k: v for k, v in flags.items() if v} == {
         "iterations": "--iterations", "prompts_per_iteration": "--prompts-per-iteration",
         "superbatch_size": "--superbatch", "kl_coefficient": "--kl", "learning_rate": "--lr", "lora": "--full",
-        "max_new_tokens": "--max-new-tokens", "seed": "--seed"}
+        "max_new_tokens": "--max-new-tokens", "seed": "--seed",
+        "minutes": "--minutes", "epochs": "--epochs"}  # new with the alignment work
     assert {f.name: spec.flag for f, spec in declared(RewardSettings) if spec.flag} == {"mode": "--mode",
                                                                                       "seed": "--seed"}
 
