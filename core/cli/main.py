@@ -26,6 +26,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     from core.cli.options import add_config_arguments
+    from core.journey.pair_queue import RATING_TEMPERATURE
     from core.reward.config import RewardSettings
     from core.superhf.config import SuperHFConfig
 
@@ -104,6 +105,8 @@ def build_parser() -> Parser:
     rn.add_argument("--reward", help="reward model that guesses (default: the latest, if any)")
     rn.add_argument("--candidates", type=int, default=4, help="answers generated per prompt that has none")
     rn.add_argument("--max-new-tokens", type=int, default=64)
+    rn.add_argument("--temperature", type=float, default=RATING_TEMPERATURE,
+                    help=f"of the candidates: lower reads better, higher varies more (default {RATING_TEMPERATURE})")
     rn.add_argument("--seed", type=int)
     ra = rate.add_parser("answer", help="answer a pair printed by 'rate next'")
     ra.add_argument("id", type=int)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from core.journey.pair_queue import candidate_pairs, open_pairs, queue_pairs, rank_pairs
+from core.journey.pair_queue import RATING_TEMPERATURE, candidate_pairs, open_pairs, queue_pairs, rank_pairs
 from core.journey.answers import generate_answers
 from core.errors import InputError
 from core.sampling.generation import SamplingSettings
@@ -20,8 +20,9 @@ from core.store.generations import answer_counts
 
 def next_pairs(store: Store, prompts: list[tuple[Optional[int], str]], n: int = 10, *,
                reward: Optional[str] = None, model: Optional[str] = None, candidates: int = 4,
-               settings: SamplingSettings = SamplingSettings(), device: Optional[str] = None,
-               on_progress: Optional[ProgressCallback] = None, cancel: Optional[CancelToken] = None) -> list[dict]:
+               settings: SamplingSettings = SamplingSettings(temperature=RATING_TEMPERATURE),
+               device: Optional[str] = None, on_progress: Optional[ProgressCallback] = None,
+               cancel: Optional[CancelToken] = None) -> list[dict]:
     """The next ``n`` pairs for a person to rate: pairs shown before and not yet answered
     first, then new ones. Prompts with fewer than two answers get ``candidates`` new ones."""
     if n < 1:

@@ -200,7 +200,7 @@ def rate_next(args: Namespace) -> dict:
             prompts = distinct_prompts(store, args.split)
         if not prompts:
             raise InputError("There are no prompts to rate answers to. Import some: superhf prompts import FILE")
-        settings = SamplingSettings(max_new_tokens=args.max_new_tokens, seed=args.seed)
+        settings = SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
         pairs = next_pairs(store, prompts, args.n, reward=args.reward, model=args.model, candidates=args.candidates,
                            settings=settings, device=args.device, on_progress=progress_printer(args))
     shown = [{"id": p["id"], "prompt": p["prompt"], "a": p["a"], "b": p["b"], "generation_a": p["generation_a"],
