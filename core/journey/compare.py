@@ -20,6 +20,7 @@ from core.store.comparisons import (
     open_comparison_rows,
     record_choice,
 )
+from core.reward.pairs import COMPARE_SOURCE
 from core.store.database import Store, now
 from core.store.prompts import prompt_texts
 from core.store.ratings import add_ratings, delete_rating, pair, rating_id
@@ -86,7 +87,7 @@ def answer_comparison(store: Store, comparison_id: int, choice: str) -> dict:
         winner = choice
         rating = pair(row["prompt"], row["tuned"], row["base"], choice)
     with store.transaction():  # the rating and the answered comparison, together
-        add_ratings(store, [rating], source="compare")
+        add_ratings(store, [rating], source=COMPARE_SOURCE)  # never trains a reward model
         record_choice(store, comparison_id, winner, rating_id(store, rating))
     return {"comparison": comparison_id, "choice": winner}
 

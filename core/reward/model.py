@@ -17,6 +17,7 @@ from core.sampling.generation import bos_ids, format_prompt
 from core.store.features import FeatureFile
 
 POOLING = "answer-mean@0.6+last@2/3/v4"  # bump when the features change, so cached ones are not reused
+LEGACY_POOLING = "answer-mean@2/3/v3"  # reward models trained before: the answer-mean of the top kept block
 
 
 def bradley_terry_loss(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> torch.Tensor:
@@ -98,7 +99,7 @@ class Featurizer:
     kept blocks (``MEAN_DEPTH``; what the answer says) beside the top block's state at the
     answer's last token (how it ends: the last token has read all of it). (B,) -> (B, 2H)"""
 
-    def __init__(self, backbone, tokenizer, device: str, max_length: int = 512):
+    def __init__(self, backbone, tokenizer, device: str, max_length: int = 512, pooling: str = POOLING):
         self.backbone = backbone
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "left"  # every text ends at the last position
@@ -107,6 +108,7 @@ class Featurizer:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = device
         self.max_length = max_length
+        self.pooling = pooling  # LEGACY_POOLING reads features as reward models trained before did
 
     def encode(self, items: Sequence[tuple[str, str]]) -> tuple[list[list[int]], list[int]]:
         """The token ids the backbone reads for each (prompt, answer), and how many of the last
@@ -144,6 +146,9 @@ class Featurizer:
         # The answer is the last ``answers[i]`` tokens of each row.
         answer_mask = torch.arange(T, device=self.device).unsqueeze(0) >= (
             T - torch.tensor(answers, device=self.device)).unsqueeze(1)  # (B, T)
+        if self.pooling == LEGACY_POOLING:
+            hidden = self.backbone(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+            return pool(hidden, answer_mask)
         out = self.backbone(input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True)
         hidden = out.last_hidden_state  # (B, T, H), the top block's, normalised
         states = getattr(out, "hidden_states", None)  # the embeddings', then each block's
@@ -182,9 +187,9 @@ class FeatureCache:
     folder: retraining the head on more ratings computes only the new answers' features.
     Deleting the file is always safe."""
 
-    def __init__(self, path: Path, backbone_key: str):
+    def __init__(self, path: Path, backbone_key: str, pooling: str = POOLING):
         self.file = FeatureFile(path)
-        self.prefix = f"{backbone_key}|{POOLING}|"
+        self.prefix = f"{backbone_key}|{pooling}|"
 
     def _key(self, text: str) -> str:
         return hashlib.sha256((self.prefix + text).encode("utf-8")).hexdigest()

@@ -9,6 +9,7 @@ from typing import Optional
 import torch
 
 from core.progress import CancelToken, ProgressCallback, report
+from core.reward.fit import PairData, choose_l2, fit
 from core.reward.pairs import Pair
 from core.reward.model import Featurizer, RewardHead, RewardSettings, bradley_terry_loss
 
@@ -20,35 +21,48 @@ def pair_accuracy(r_chosen: torch.Tensor, r_rejected: torch.Tensor) -> float:
 
 
 def train_head(f_chosen: torch.Tensor, f_rejected: torch.Tensor, settings: RewardSettings,
-               cancel: Optional[CancelToken] = None) -> RewardHead:
-    """Full-batch training of a linear head on standardised features. (P, D), (P, D) -> head"""
-    torch.manual_seed(settings.seed)
+               cancel: Optional[CancelToken] = None, *, l2: Optional[float] = None,
+               target: Optional[torch.Tensor] = None, weight: Optional[torch.Tensor] = None,
+               bags: int = 0, groups: Optional[list[str]] = None) -> RewardHead:
+    """A linear head on standardised features, fitted exactly (``core.reward.fit``): the
+    weighted Bradley-Terry loss (soft ``target`` 1/2 for ties) plus ``l2`` (default:
+    ``settings.l2``; 0: chosen by cross-validation) times the squared weights; with ``bags``, the mean of heads fitted on
+    bootstraps of the ``groups`` (prompts). (P, D), (P, D) -> head"""
+    if cancel is not None:
+        cancel.check()
     both = torch.cat([f_chosen, f_rejected])  # (2P, D)
     head = RewardHead(both.mean(0), both.std(0, unbiased=False).clamp(min=1e-4))
-    optim = torch.optim.Adam(head.linear.parameters(), lr=settings.head_lr)
-    for step in range(settings.steps):
-        if cancel is not None and step % 50 == 0:
-            cancel.check()
-        optim.zero_grad()
-        loss = bradley_terry_loss(head(f_chosen), head(f_rejected))
-        loss = loss + settings.l2 * head.linear.weight.pow(2).sum()  # ridge: many features, few pairs
-        loss.backward()
-        optim.step()
+    x = (f_chosen - f_rejected) / head.std
+    groups = groups or [str(i) for i in range(len(x))]  # bootstraps of pairs when no prompts are given
+    data = PairData(x, torch.ones(len(x)) if target is None else target,
+                    torch.ones(len(x)) if weight is None else weight, groups)
+    l2 = settings.l2 if l2 is None else l2
+    if not l2:  # 0: chosen by cross-validation over the groups
+        l2 = choose_l2(data, seed=settings.seed)
+    w = fit(data, l2, bags, settings.seed, settings.steps)
+    with torch.no_grad():
+        head.linear.weight.copy_(w.unsqueeze(0))
+    head.l2 = l2  # the penalty used, for laplace_covariance
     return head.eval()
 
 
 def laplace_covariance(head: RewardHead, f_chosen: torch.Tensor, f_rejected: torch.Tensor,
-                       l2: float) -> torch.Tensor:
+                       l2: float, dims: Optional[slice] = None) -> torch.Tensor:
     """Posterior covariance of the head's weights by the Laplace approximation (MacKay, 1992):
     the inverse Hessian, at the trained weights, of the summed loss
     sum_i BT_i + P * l2 * |w|^2. In a pair the mean and the bias cancel, so only the
-    standardised feature difference x_i matters. (P, D), (P, D) -> (D, D)"""
+    standardised feature difference x_i matters. With ``dims``, only those weights were
+    trained (the others are 0 and certain). (P, D), (P, D) -> (D, D)"""
     x = (f_chosen - f_rejected) / head.std  # (P, D)
+    dims = dims or slice(0, x.shape[1])
     with torch.no_grad():
         s = torch.sigmoid(head(f_chosen) - head(f_rejected))  # (P,) P(chosen wins)
-        hessian = x.T @ (x * (s * (1 - s)).unsqueeze(-1))  # (D, D)
-        hessian += 2 * len(x) * l2 * torch.eye(x.shape[1])
-        return torch.linalg.inv(hessian)
+        xs = x[:, dims]
+        hessian = xs.T @ (xs * (s * (1 - s)).unsqueeze(-1))  # (d, d)
+        hessian += 2 * len(x) * max(l2, 1e-8) * torch.eye(xs.shape[1])
+        covariance = torch.zeros(x.shape[1], x.shape[1])
+        covariance[dims, dims] = torch.linalg.inv(hessian)
+        return covariance
 
 
 def pair_uncertainty(head: RewardHead, covariance: torch.Tensor, f_a: torch.Tensor, f_b: torch.Tensor,

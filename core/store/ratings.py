@@ -192,3 +192,12 @@ def pair_fingerprints(store: Store) -> set[str]:
 
 def count_ratings(store: Store) -> int:
     return store.count("ratings")
+
+
+def ratings_of_kind(store: Store, kind: str, *, leave_out_source: str) -> list[dict]:
+    """Ratings of ``kind`` ('pair' or 'score'), oldest first, but those from ``leave_out_source``."""
+    return store.all("SELECT * FROM ratings WHERE kind = ? AND source != ? ORDER BY id", [kind, leave_out_source])
+
+
+def count_from_source(store: Store, source: str) -> int:
+    return store.one("SELECT count(*) AS n FROM ratings WHERE source = ?", [source])["n"]

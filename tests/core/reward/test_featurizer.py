@@ -143,3 +143,12 @@ def test_the_mean_is_read_past_the_middle_and_the_ending_at_the_top(tiny_model_d
     parts = views(feats.shape[1])
     assert [parts[k] for k in ("what", "ending", "both")] == [
         slice(0, VOCAB), slice(VOCAB, 2 * VOCAB), slice(0, 2 * VOCAB)]
+
+
+def test_a_reward_model_trained_before_reads_its_own_features(tiny_model_dir):
+    from core.reward.model import LEGACY_POOLING
+
+    tok = tokenizer_of(tiny_model_dir)
+    feats = Featurizer(Layered(), tok, "cpu", pooling=LEGACY_POOLING).forward([("Hi", ANSWER)])
+    assert feats.shape == (1, VOCAB)  # the answer-mean of the top block alone, as it was
+    assert torch.allclose(feats[0], 2 * (histogram(answer_ids(tok, "Hi", ANSWER)) + 4))
