@@ -30,7 +30,7 @@ LAYERS = [
 ]
 # What the window may import of the engine: no package that loads torch at import time.
 DESKTOP_MAY_USE = {"core", "core.errors", "core.settings", "core.progress", "core.records", "core.resources", "core.protocol",
-                   "core.store", "core.journey", "core.superhf.config", "core.reward.config",
+                   "core.store", "core.journey", "core.superhf.config", "core.reward.config", "core.reward.verdict",
                    "core.cli.main",  # the bundle's one executable runs the CLI in its engine process
                    "core.selftest"}
 

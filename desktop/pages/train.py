@@ -24,9 +24,10 @@ from PySide6.QtWidgets import (
 )
 
 from core.protocol import started_run
+from core.reward.verdict import verdict
 from core.store.models import base_models
 from core.store.prompts import training_sets
-from core.store.reward_models import reward_model_names
+from core.store.reward_models import find_reward_model, reward_model_names
 from core.store.runs import find_run, iterations, list_runs
 from core.settings import declared
 from core.superhf.config import SuperHFConfig, defaults_for
@@ -54,6 +55,9 @@ class TrainPage(Page):
         self.model, self.reward, self.prompt_set = QComboBox(), QComboBox(), QComboBox()
         form.addRow("Model to tune", self.model)
         form.addRow("Reward model", self.reward)
+        self.gate = QLabel(objectName="train-gate", wordWrap=True, visible=False)  # is it better than chance?
+        form.addRow("", self.gate)
+        self.reward.currentTextChanged.connect(self._show_gate)
         form.addRow("Prompt set", self.prompt_set)
         # the settings' controls, built from their declarations in SuperHFConfig, keyed by field name
         shown = [(f.name, spec) for f, spec in declared(SuperHFConfig) if spec.form]
@@ -132,6 +136,19 @@ class TrainPage(Page):
                 box.setValue(getattr(here, key))
 
     # -- workspace state
+    def _show_gate(self, name: str) -> None:
+        """What the chosen reward model knows of the user's taste, in plain words; when it may be
+        no better than chance, how many more ratings would likely help. Starting stays allowed."""
+        if not name:
+            self.gate.setVisible(False)
+            return
+        with self.studio.store() as store:
+            judged = verdict(find_reward_model(store, name))
+        more = f" About {judged['more_ratings']} more ratings would likely do." if judged["more_ratings"] else ""
+        sure = "" if judged["better_than_chance"] else "<b>It may not know your taste yet.</b> "
+        self.gate.setText(f"{sure}{judged['message']} {judged['advice']}{more}")
+        self.gate.setVisible(True)
+
     def refresh(self) -> None:
         with self.studio.store() as store:
             models = [r["name"] for r in base_models(store)]

@@ -121,3 +121,18 @@ def test_minutes_train_for_a_time_budget_and_stop_by_themselves(home, tiny_model
     assert all(i["elapsed_seconds"] <= 12 + 5 for i in done[:-1])  # rounds started only while they fitted
     status, _, _ = final_state(home, "timed")
     assert status == "finished"
+
+
+def test_train_says_so_when_the_reward_model_may_be_at_chance(home, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    import core.reward.verdict as gate
+    from core.cli.main import main
+
+    prompts = workspace(home, tiny_model_dir, tmp_path)
+    monkeypatch.setattr(gate, "verdict", lambda row: {
+        "better_than_chance": False, "more_ratings": 40, "message": "Agrees with you on 9 of 20 comparisons.",
+        "advice": "Rate more answers."})
+    code = main(["--home", str(home), "train", "--model", "tiny", "--reward", "reward", "--prompts", str(prompts),
+                 "--iterations", "1", "--max-new-tokens", "4", "--superbatch", "2", "--prompts-per-iteration", "2"])
+    out = capsys.readouterr().out
+    assert code == 0  # a warning, not a refusal
+    assert "may not know your taste yet" in out and "About 40 more ratings" in out

@@ -122,6 +122,7 @@ def ratings_export(args: Namespace) -> dict:
 def reward_train(args: Namespace) -> dict:
     from core.cli.options import config_from_args
     from core.reward.config import RewardSettings
+    from core.reward.verdict import verdict
     from core.reward.versions import train_reward_model
 
     with _store(args) as store:
@@ -130,9 +131,12 @@ def reward_train(args: Namespace) -> dict:
                                  on_progress=progress_printer(args))
     say(args, f"Reward model '{row['name']}' v{row['version']} ({args.mode}): {row['train_pairs']} training pairs, "
               f"trained in {row['seconds']:.1f} s.")
-    say(args, f"Held-out accuracy: {row['accuracy']:.1%} on {row['heldout_pairs']} pairs of prompts it never saw."
-        if row["accuracy"] is not None else f"No held-out accuracy: {row['accuracy_note']}")
+    judged = verdict(row)
+    say(args, f"Held-out accuracy: {judged['message']}" if row["accuracy"] is not None
+        else f"No held-out accuracy: {row['accuracy_note']}")
+    say(args, judged["advice"])
     result = {k: v for k, v in row.items() if k not in ("data", "settings")}
+    result["verdict"] = {k: judged[k] for k in ("better_than_chance", "message", "more_ratings", "advice")}
     if args.review:
         from core.reward.review import disagreements
 

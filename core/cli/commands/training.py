@@ -51,6 +51,8 @@ def train(args: Namespace) -> dict:
 
     cap = {"iterations": MINUTES_CAP} if args.minutes and args.iterations is None else {}
     config = config_from_args(SuperHFConfig, args, **cap)  # --iterations, --kl, ...: errors name the flag
+    from core.reward.verdict import verdict
+    from core.store.reward_models import reward_model_row
     from core.superhf.distributed import is_main_launch, launched_world_size, wait_for
 
     if launched_world_size() > 1 and not args.name:
@@ -59,6 +61,10 @@ def train(args: Namespace) -> dict:
         if is_main_launch():
             run = start_run(store, model=args.model, reward=args.reward, prompts=args.prompts,
                             config=config.to_dict(), name=args.name)
+            gate = verdict(reward_model_row(store, run["reward_model_id"]))
+            if not gate["better_than_chance"]:  # the user may go on; they should know what to expect
+                say(args, f"note: the reward model may not know your taste yet. {gate['message']} {gate['advice']}"
+                    + (f" About {gate['more_ratings']} more ratings would likely do." if gate["more_ratings"] else ""))
         else:  # the main process creates the run; the others join it
             name = args.name
             wait_for(lambda: run_exists(store, name), "create the run")
