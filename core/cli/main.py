@@ -153,7 +153,21 @@ def build_parser() -> Parser:
     bg.add_argument("--seed", type=int, default=0)
     br = bench.add_parser("reward", help="reward model accuracy: random against active selection")
     br.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
-    br.add_argument("--repeats", type=int, default=10, help="runs per strategy, averaged")
+    br.add_argument("--repeats", type=int, default=5, help="seeds per rater and method, averaged (default 5)")
+    br.add_argument("--rater", dest="raters", action="append",
+                    help="a simulated rater (support-lead, concise-expert; repeat for several; default all)")
+    br.add_argument("--budgets", type=int, nargs="+", default=[25, 50, 100, 200], help="numbers of ratings")
+    bj = bench.add_parser("journey", help="the whole journey as a user walks it, judged by simulated raters: "
+                          "ratings -> reward model -> training -> export -> answers, against base and best-of-N")
+    bj.add_argument("--model", help="a workspace model, a model folder or a .gguf (default: the starter)")
+    bj.add_argument("--ratings", type=int, default=100, help="simulated ratings, chosen as the app chooses them")
+    bj.add_argument("--seeds", type=int, default=3)
+    bj.add_argument("--rater", dest="raters", action="append",
+                    help="a simulated rater (support-lead, concise-expert; repeat for several; default all)")
+    bj.add_argument("--minutes", type=float, help="training time per journey (default: the app's default run)")
+    bj.add_argument("--eval-prompts", type=int, default=32, help="held-out prompts judged (at most what the set has)")
+    bj.add_argument("--answers", type=int, default=4, help="answers judged per held-out prompt")
+    bj.add_argument("--out", help="folder for journey.md, journey.json and journey.png")
     bc = bench.add_parser("compare", help="SuperHF against best-of-N, FeedME and TRL's RLOO at an equal wall-clock "
                           "budget, then sweeps of its superbatch and KL coefficient (needs the [bench] extra)")
     bc.add_argument("--model", help="workspace model (default: the starter, imported if needed)")

@@ -70,5 +70,17 @@ def bench_reward(args: Namespace) -> dict:
     run = _bench("reward").bench_reward
 
     with open_store(args.home) as store:
-        return run(store, model=args.model, repeats=args.repeats, device=args.device,
+        raters = {"raters": tuple(args.raters)} if args.raters else {}
+        return run(store, model=args.model, repeats=args.repeats, budgets=tuple(args.budgets), device=args.device,
+                   on_progress=progress_printer(args), say=lambda t: say(args, t), **raters)
+
+
+@command("bench journey")
+def bench_journey(args: Namespace) -> dict:
+    run = _bench("journey").bench_journey
+
+    with open_store(args.home) as store:
+        return run(store, model=args.model, ratings=args.ratings, seeds=args.seeds, raters=args.raters,
+                   minutes=args.minutes, eval_prompts=args.eval_prompts, answers_per_prompt=args.answers,
+                   device=args.device, out=Path(args.out).expanduser() if args.out else None,
                    on_progress=progress_printer(args), say=lambda t: say(args, t))

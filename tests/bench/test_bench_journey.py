@@ -1,0 +1,109 @@
+"""``bench_journey``: the whole journey with simulated raters, end to end on the tiny model at
+tiny sizes (report files and the shape of the result; never the figures), and the raters
+themselves: two tastes that disagree, each noisy but following its own utility."""
+
+import json
+import math
+import random
+
+import pytest
+
+from core.bench.rater import RATERS, ConciseExpert, SimulatedRater, make_rater
+
+RAMBLING_POLITE = ("Thank you so much for asking! I hope this helps you and your team:\n1. you can restart it\n"
+                   "2. you can check your settings and")  # a list, "you", polite, but cut off
+DIRECT = "Restart the router, then check that the cable is firmly connected."
+HEDGED_FINISHED = "I think you should maybe restart it. Perhaps that might work."
+FILLER = "Sure! Restart the router and check the cable. I hope this helps, feel free to ask."
+
+
+def test_the_concise_expert_has_the_documented_taste():
+    rater = ConciseExpert()
+    assert rater.utility("Yes.") == -2.0  # nearly empty
+    assert rater.utility("The firewall filters traffic between networks and") == -1.5  # cut off
+    assert rater.utility(RAMBLING_POLITE) == -1.5  # cut off, whatever else it says
+    assert rater.utility(DIRECT) == 1.0
+    assert rater.utility('He said "restart the router and check the cable."') == 1.0  # closing quote allowed
+    assert rater.utility(HEDGED_FINISHED) == 1.0 - 0.5 * 2  # I think, maybe, perhaps, might: two count
+    assert rater.utility(FILLER) == 1.0 - 0.5 * 2  # opening "Sure", "I hope this helps", "feel free to"
+    assert rater.utility("Restart the router now and restart the router now, please.") == 1.0 - 1.0  # repeats
+    long = " ".join(["word"] * 69) + " end."  # 70 words, the same one over and over: it repeats itself too
+    assert rater.utility(long) == pytest.approx(1.0 - 1.0 - 0.05 * 10)
+
+
+def test_the_two_raters_disagree_on_hand_made_pairs():
+    lead, expert = SimulatedRater(), ConciseExpert()
+    pairs = [(RAMBLING_POLITE, DIRECT),
+             ("Thank you for asking! You can restart your router and check your cable. I hope this helps.", DIRECT),
+             ("Thank you! Please restart your router and check your cable", DIRECT)]
+    for a, b in pairs:  # the support lead prefers a, the concise expert b
+        assert lead.utility(a) > lead.utility(b), a
+        assert expert.utility(a) < expert.utility(b), a
+    assert set(RATERS) == {"support-lead", "concise-expert"}
+    assert isinstance(make_rater("concise-expert"), ConciseExpert)
+
+
+@pytest.mark.parametrize("rater", [SimulatedRater(), ConciseExpert()], ids=lambda r: r.name)
+def test_each_rater_is_noisy_but_follows_its_utility(rater):
+    rng = random.Random(0)
+    answers = [RAMBLING_POLITE, DIRECT, HEDGED_FINISHED, FILLER, "Yes.",
+               "I think my answer is that I am right about this", "You can:\n1. restart it\n2. try again."]
+    for a in answers:
+        for b in answers:
+            gap = rater.utility(a) - rater.utility(b)
+            wins = sum(rater.prefers_a(a, b, rng) for _ in range(300)) / 300
+            expected = 1 / (1 + math.exp(-rater.sharpness * gap))
+            assert abs(wins - expected) < 0.1, (a, b)  # noisy, by the documented rule
+            if gap >= 1:
+                assert wins > 0.9
+    same = DIRECT  # equal utility: a coin flip
+    wins = sum(rater.prefers_a(same, same + " ", rng) for _ in range(400))
+    assert 150 < wins < 250
+
+
+def test_a_time_budget_runs_unlimited_iterations_stopped_by_a_timer():
+    from core.bench.journey import _config
+
+    config, use_timer = _config({"superbatch_size": 2}, None, seed=3)
+    assert (config.seed, config.superbatch_size, use_timer) == (3, 2, False)
+    config, use_timer = _config(None, 5.0, seed=0)
+    assert config.iterations == 10_000
+    assert use_timer == (not hasattr(config, "minutes"))
+
+
+def test_bench_journey_walks_every_step_and_writes_the_report(tiny_model_dir, tmp_path):
+    from core.bench.journey import bench_journey
+
+    out = tmp_path / "report"
+    said = []
+    result = bench_journey(model=str(tiny_model_dir), ratings=12, seeds=2, eval_prompts=4, answers_per_prompt=2,
+                           probe_prompts=2, retrain_every=6, settings={"iterations": 1, "prompts_per_iteration": 2,
+                                                                      "superbatch_size": 2, "max_new_tokens": 8},
+                           device="cpu", out=out, say=said.append)
+    assert result["raters"] == ["support-lead", "concise-expert"]
+    assert result["held_out_prompts"] == 4 and result["training_prompts"] == 36
+    journeys = result["journeys"]
+    assert [(j["rater"], j["seed"]) for j in journeys] == [
+        ("support-lead", 0), ("concise-expert", 0), ("support-lead", 1), ("concise-expert", 1)]
+    for j in journeys:
+        assert j["ratings"] == 12 and j["reward_retrains_while_rating"] == 1  # at 6; the final one after 12
+        assert j["iterations"] == 1 and j["minutes"] > 0 and not j["stopped_by_budget"]
+        assert [p[0] for p in j["curve"]][0] == 0.0 and len(j["curve"]) == 2  # the base, then iteration 1
+        assert j["curve"][1][0] > 0
+        for key in ("gain", "gain_se", "base", "tuned", "best_of_1", "best_of_4", "best_of_16",
+                    "tuned_minus_best_of_4", "distinct_2_base", "distinct_2_tuned"):
+            assert math.isfinite(j[key]), key
+        assert 0 <= j["agreement"] <= 1 and j["agreement_pairs"] > 0
+        assert 0 <= j["finished_base"] <= 1 and 0 <= j["finished_tuned"] <= 1
+    for name, s in result["summary"].items():
+        assert s["seeds"] == 2 and s["gain"]["se_over"] == "seeds" and s["gain"]["se"] >= 0
+        assert set(s["done_when"]) == {"gain_at_least_3_se", "distinct_2_at_least_80_percent", "at_least_best_of_4"}
+        assert s["iterations"] == [1, 1]
+
+    saved = json.loads((out / "journey.json").read_text())
+    assert set(saved) == {"facts", "summary", "journeys"} and len(saved["journeys"]) == 4
+    report = (out / "journey.md").read_text()
+    for row in ("| support-lead |", "| concise-expert |", "tuned − best-of-4", "![journey.png](journey.png)",
+                "Done when"):
+        assert row in report, row
+    assert (out / "journey.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
