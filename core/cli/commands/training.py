@@ -61,7 +61,8 @@ def train(args: Namespace) -> dict:
         if is_main_launch():
             run = start_run(store, model=args.model, reward=args.reward, prompts=args.prompts,
                             config=config.to_dict(), name=args.name)
-            gate = verdict(reward_model_row(store, run["reward_model_id"]))
+            reward_row = reward_model_row(store, run["reward_model_id"]) if run.get("reward_model_id") else None
+            gate = verdict(reward_row) if reward_row else {"better_than_chance": True}
             if not gate["better_than_chance"]:  # the user may go on; they should know what to expect
                 say(args, f"note: the reward model may not know your taste yet. {gate['message']} {gate['advice']}"
                     + (f" About {gate['more_ratings']} more ratings would likely do." if gate["more_ratings"] else ""))

@@ -21,6 +21,8 @@ from core.store.runs import create_run, get_run, iterations, last_checkpoint
 from core.superhf.run import run_superhf
 from core.superhf.config import SuperHFConfig
 
+CLOCK_READINGS = ("seconds", "created_at", "sample_tokens_per_second", "elapsed_seconds")  # differ run to run
+
 
 def brevity(prompts, completions):
     """A synthetic reward: shorter answers are better. The tiny model can learn to stop."""
@@ -128,7 +130,7 @@ def test_a_cancelled_run_resumes_to_the_same_state_as_an_uninterrupted_one(store
     assert whole.keys() == resumed.keys()
     for key in whole:
         assert torch.equal(whole[key], resumed[key]), key
-    metrics = lambda name: [{k: v for k, v in i.items() if k not in ("seconds", "created_at", "sample_tokens_per_second")}
+    metrics = lambda name: [{k: v for k, v in i.items() if k not in CLOCK_READINGS}
                             for i in iterations(store, get_run(store, name)["id"])]
     assert metrics("whole") == metrics("stopped")
 
