@@ -3,6 +3,7 @@ turns the model invents stripped off, seeded so a run can be repeated."""
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import asdict, dataclass, replace
@@ -85,16 +86,21 @@ def format_prompt(tokenizer, prompt: str) -> str:
     return FALLBACK_TEMPLATE.format(prompt=prompt)
 
 
-def bos_ids(tokenizer) -> list[int]:
+@functools.lru_cache(maxsize=16)  # asked per prompt and per answer: two encodings each time
+def _bos_ids(tokenizer, bos: Optional[int]) -> tuple[int, ...]:
     """[BOS] when the tokenizer's own encoding starts every text with it (Llama, Mistral, Gemma),
     else []. Texts here are encoded with ``add_special_tokens=False`` (chat templates write
     their special tokens themselves), so this is added where the text lacks it."""
-    bos = tokenizer.bos_token_id
     if bos is None:
-        return []
+        return ()
     with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
     without = tokenizer("a", add_special_tokens=False)["input_ids"]
-    return [bos] if with_special[:1] == [bos] and without[:1] != [bos] else []
+    return (bos,) if with_special[:1] == [bos] and without[:1] != [bos] else ()
+
+
+def bos_ids(tokenizer) -> list[int]:
+    """[BOS] where the tokenizer uses one, else [] (see ``_bos_ids``)."""
+    return list(_bos_ids(tokenizer, tokenizer.bos_token_id))
 
 
 def with_bos(tokenizer, ids: Sequence[int]) -> list[int]:
@@ -113,11 +119,18 @@ END_MARKER = "Zq7 answer ends here"  # a reply no template changes, to see what 
 
 
 def end_of_turn_id(tokenizer) -> Optional[int]:
+    """The token that ends the model's turn (see ``_end_of_turn_id``), worked out once per
+    tokenizer and template: it is asked for every training batch and renders the template."""
+    return _end_of_turn_id(tokenizer, getattr(tokenizer, "chat_template", None))
+
+
+@functools.lru_cache(maxsize=16)
+def _end_of_turn_id(tokenizer, template: Optional[str]) -> Optional[int]:
     """The token that ends the model's turn: the one its chat template writes right after an
     assistant's reply (``<|im_end|>`` for ChatML, ``<end_of_turn>`` for Gemma, ``<|end|>`` for
     Phi-3, ``<|eot_id|>`` for Llama 3, ``</s>`` for Llama 2 and Mistral); without a chat
     template, or where the template puts no special token there, the tokenizer's EOS."""
-    if getattr(tokenizer, "chat_template", None):
+    if template:
         try:
             text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"},
                                                   {"role": "assistant", "content": END_MARKER}], tokenize=False)
