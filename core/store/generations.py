@@ -41,3 +41,17 @@ def next_unscored(store: Store) -> Optional[dict]:
 
 def count_generations(store: Store) -> int:
     return store.count("generations")
+
+
+def answers_for_prompts(store: Store, prompts: list[str], model_id: int) -> list[dict]:
+    """(prompt, completion, finished) of every different non-empty answer ``model_id`` gave to
+    one of ``prompts``, oldest first."""
+    rows: list[dict] = []
+    for start in range(0, len(prompts), 500):  # SQLite caps the number of ? in one statement
+        part = list(prompts[start:start + 500])
+        marks = ",".join("?" for _ in part)
+        rows += store.all(
+            f"SELECT prompt, completion, max(finished) AS finished, min(id) AS first FROM generations "
+            f"WHERE model_id = ? AND prompt IN ({marks}) AND trim(completion) != '' "
+            "GROUP BY prompt, completion", [model_id, *part])
+    return [{k: r[k] for k in ("prompt", "completion", "finished")} for r in sorted(rows, key=lambda r: r["first"])]

@@ -24,6 +24,7 @@ from core.store.runs import (get_run, iteration_metrics, iterations, last_checkp
 from core.superhf.checkpoint import load_trainer_state, prune_checkpoints, save_checkpoint
 from core.superhf.config import SuperHFConfig
 from core.superhf.distributed import average_metrics, make_accelerator
+from core.superhf.head_start import head_start
 from core.superhf.loop import RewardFn, evaluate, iteration_prompts, superhf_iteration, warnings
 from core.superhf.policy import Policy, build_policy
 
@@ -77,6 +78,12 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
         if main and start == 1 and not iterations(store, run["id"]):
             base = {"eval_reward": evaluate(policy, reward_fn, eval_prompts, config, cancel)}
             record_iteration(store, run["id"], 0, base, None)
+        if start == 1 and config.head_start:  # every process: their gradients are averaged
+            started = head_start(store, policy, reward_fn, train_prompts, run["model_id"], config, optimizer,
+                                 on_progress=on_progress, cancel=cancel)
+            if main and started:
+                record_iteration(store, run["id"], 0, {**(iteration_metrics(store, run["id"], 0) or {}), **started},
+                                 None)
         first_distinct = _first(store, run["id"], "distinct_2")
         for iteration in range(start, config.iterations + 1):
             go, planned = _agree([budget.another_fits(), budget.planned(iteration - 1, config.iterations)], accelerator)

@@ -51,7 +51,8 @@ def _batches(policy: Policy, chunk: Sequence[Completion], size: int) -> list[Bat
 def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFConfig, optimizer, scheduler,
                   micro: MicroBatch, with_kl: bool = True) -> tuple[float, float]:
     """Update the policy on ``chunk``; returns its (CE, KL), averaged over completion tokens.
-    ``with_kl=False``: cross-entropy alone, without the reference model's forward pass."""
+    ``with_kl=False``: cross-entropy alone, without the reference model's forward pass.
+    ``scheduler``: None keeps the learning rate as it is (the head start's steps)."""
     while True:
         optimizer.zero_grad(set_to_none=True)
         try:
@@ -77,5 +78,6 @@ def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFCo
             micro.notes.append(f"Out of memory while updating: micro-batch halved to {micro.size}.")
     torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), 1.0)
     optimizer.step()
-    scheduler.step()
+    if scheduler is not None:
+        scheduler.step()
     return ce_sum, kl_sum
