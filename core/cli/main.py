@@ -168,6 +168,8 @@ def build_parser() -> Parser:
     bj.add_argument("--eval-prompts", type=int, default=32, help="held-out prompts judged (at most what the set has)")
     bj.add_argument("--answers", type=int, default=4, help="answers judged per held-out prompt")
     bj.add_argument("--out", help="folder for journey.md, journey.json and journey.png")
+    settings = core.cli.commands.bench.JOURNEY_SETTINGS
+    add_config_arguments(bj, SuperHFConfig, only=settings, unset=settings)  # default: the app's
     bc = bench.add_parser("compare", help="SuperHF against best-of-N, FeedME and TRL's RLOO at an equal wall-clock "
                           "budget, then sweeps of its superbatch and KL coefficient (needs the [bench] extra)")
     bc.add_argument("--model", help="workspace model (default: the starter, imported if needed)")

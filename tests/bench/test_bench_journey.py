@@ -107,3 +107,15 @@ def test_bench_journey_walks_every_step_and_writes_the_report(tiny_model_dir, tm
                 "Done when"):
         assert row in report, row
     assert (out / "journey.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_command_passes_on_only_the_training_settings_typed(monkeypatch, home):
+    import core.bench.journey as journey
+    from core.cli.main import main
+
+    calls = []
+    monkeypatch.setattr(journey, "bench_journey", lambda store, **kw: calls.append(kw) or {})
+    assert main(["bench", "journey", "--seeds", "1", "--epochs", "1", "--head-start", "2", "--iterations", "3"]) == 0
+    assert main(["bench", "journey", "--seeds", "1"]) == 0
+    assert calls[0]["settings"] == {"iterations": 3, "epochs": 1, "head_start": 2}
+    assert calls[1]["settings"] is None  # the app's defaults, the point of the benchmark

@@ -11,6 +11,9 @@ from core.cli.output import command, progress_printer, say
 from core.errors import InputError
 from core.store.database import open_store
 
+JOURNEY_SETTINGS = ["iterations", "prompts_per_iteration", "superbatch_size", "kl_coefficient", "learning_rate",
+                    "epochs", "head_start", "max_new_tokens"]  # training settings bench journey can change
+
 
 def _bench(module: str):
     """``core.bench.<module>``, or a plain line where it is not installed (the desktop bundle)."""
@@ -79,8 +82,14 @@ def bench_reward(args: Namespace) -> dict:
 def bench_journey(args: Namespace) -> dict:
     run = _bench("journey").bench_journey
 
+    from core.settings import declared
+    from core.superhf.config import SuperHFConfig
+
+    changed = {f.name: getattr(args, spec.dest) for f, spec in declared(SuperHFConfig)
+               if f.name in JOURNEY_SETTINGS and getattr(args, spec.dest, None) is not None}
     with open_store(args.home) as store:
         return run(store, model=args.model, ratings=args.ratings, seeds=args.seeds, raters=args.raters,
                    minutes=args.minutes, eval_prompts=args.eval_prompts, answers_per_prompt=args.answers,
+                   settings=changed or None,
                    device=args.device, out=Path(args.out).expanduser() if args.out else None,
                    on_progress=progress_printer(args), say=lambda t: say(args, t))
