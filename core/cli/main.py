@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
 import core.cli.commands.bench  # noqa: F401  (the commands register on import)
@@ -18,10 +19,46 @@ import core.cli.commands.system  # noqa: F401
 import core.cli.commands.training  # noqa: F401
 from core.cli.output import COMMANDS
 from core.errors import Cancelled, SuperHFError, os_error_message
+from core.protocol import EXIT_BUG, EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE
+
+# Commands that only read or change what is stored: a mistyped --home must not create an empty
+# workspace for them and answer "nothing yet".
+NEEDS_WORKSPACE = {"model list", "prompts list", "ratings export", "reward review", "reward score", "reward list",
+                   "rate answer", "rate stats", "doctor", "resume", "runs list", "runs show", "export",
+                   "compare prepare", "compare stats"}
+EXIT_CODES = ("exit codes: 0 done; 1 refused or failed, the message says what to do, nothing stored is lost; "
+              "2 the command line was not understood; 3 an unexpected error (a bug: please report it); "
+              "130 stopped by you (Ctrl-C), finished work kept.")
+
 
 class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not the usage block
-        self.exit(2, f"error: {message}. See '{self.prog} --help'.\n")
+    def error(self, message: str):  # one line, not the usage block; with --json, a JSON line on stdout too
+        text = f"{message}. See '{self.prog} --help'."
+        if "--json" in sys.argv[1:]:
+            print(json.dumps({"error": text, "exit_code": EXIT_USAGE}, ensure_ascii=False))
+        self.exit(EXIT_USAGE, f"error: {text}\n")
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """The options every command takes, before or after the command's name."""
+    default = {"default": argparse.SUPPRESS} if suppress else {}
+    parser.add_argument("--home", help="workspace folder (default: $SUPERHF_HOME or the user data folder)",
+                        **default)
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line of stdout "
+                        "(an error too: {\"error\": ..., \"exit_code\": ...})", **default)
+    parser.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps",
+                        **(default or {"default": None}))
+    parser.add_argument("--progress-json", action="store_true",
+                        help="progress as one JSON object per line on stderr (for the desktop app)", **default)
+
+
+def _commands(parser: argparse.ArgumentParser):
+    """Every parser below ``parser`` that runs a command (has no subcommands of its own)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield from _commands(sub) if any(isinstance(a, argparse._SubParsersAction) for a in sub._actions) \
+                    else [sub]
 
 
 def build_parser() -> Parser:
@@ -30,12 +67,9 @@ def build_parser() -> Parser:
     from core.reward.config import RewardSettings
     from core.superhf.config import SuperHFConfig
 
-    p = Parser(prog="superhf", description="SuperHF Studio, headless.")
-    p.add_argument("--home", help="workspace folder (default: $SUPERHF_HOME or the user data folder)")
-    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--progress-json", action="store_true",
-                   help="progress as one JSON object per line on stderr (for the desktop app)")
+    p = Parser(prog="superhf", description="SuperHF Studio, headless.", epilog=EXIT_CODES)
+    p.add_argument("--version", action="version", version=f"superhf {core.__version__}")
+    _global_options(p, suppress=False)
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     model = sub.add_parser("model", help="import and list models").add_subparsers(
@@ -188,6 +222,9 @@ def build_parser() -> Parser:
                                                   "kl_coefficient", "learning_rate"])
     bs.add_argument("--ratings", type=int, default=200, help="simulated ratings the reward model learns from")
     bs.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    for leaf in _commands(p):  # `superhf model list --json` as well as `superhf --json model list`
+        _global_options(leaf, suppress=True)
+        leaf.epilog = EXIT_CODES
     return p
 
 
@@ -203,29 +240,47 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("SUPERHF_NICE") and hasattr(os, "nice"):  # set by the desktop app for its engine
         os.nice(int(os.environ["SUPERHF_NICE"]))  # the window gets the CPU first when both want it
     key = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
+    if key in NEEDS_WORKSPACE and not _workspace_exists(args.home):
+        return _failed(args, f"There is no workspace at {_home(args.home)}. Check --home (or SUPERHF_HOME); "
+                       "a new workspace starts with: superhf model import --starter", EXIT_FAILED)
     try:
         result = COMMANDS[key](args)
     except Cancelled as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 130
+        return _failed(args, str(e), EXIT_CANCELLED)
     except KeyboardInterrupt:
-        print("error: interrupted. Work finished before the interruption is stored.", file=sys.stderr)
-        return 130
+        return _failed(args, "interrupted. Work finished before the interruption is stored.", EXIT_CANCELLED)
     except SuperHFError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return _failed(args, str(e), EXIT_FAILED)
     except OSError as e:  # the system refused: the disk, permissions, a file that vanished
-        print(f"error: {os_error_message(e)}", file=sys.stderr)
-        return 1
+        return _failed(args, os_error_message(e), EXIT_FAILED)
     except Exception as e:  # a bug of ours: still one line, plus the way to see more
         if os.environ.get("SUPERHF_DEBUG"):
             raise
-        print(f"error: unexpected {type(e).__name__}: {e}. Run again with SUPERHF_DEBUG=1 for details, "
-              "and please report it.", file=sys.stderr)
-        return 3
+        return _failed(args, f"unexpected {type(e).__name__}: {e}. Run again with SUPERHF_DEBUG=1 for details, "
+                       "and please report it.", EXIT_BUG)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, default=str))
     return 0
+
+
+def _home(home):
+    from core.store.workspace import default_home
+
+    return Path(home).expanduser() if home else default_home()
+
+
+def _workspace_exists(home) -> bool:
+    from core.store.workspace import DB_NAME
+
+    return (_home(home) / DB_NAME).is_file()
+
+
+def _failed(args: argparse.Namespace, message: str, code: int) -> int:
+    """One line on stderr; with --json, also the error as the JSON object of stdout's last line."""
+    print(f"error: {message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"error": message, "exit_code": code}, ensure_ascii=False))
+    return code
 
 
 def _quiet_libraries() -> None:

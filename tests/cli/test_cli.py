@@ -147,7 +147,7 @@ def test_missing_model_path(home, tmp_path):
     missing = tmp_path / "no-such-model"
     result = superhf("--json", "model", "import", str(missing), home=home)
     assert_one_line_error(result, "no-such-model", code=1)
-    assert result.stdout == ""  # no JSON for a failure
+    assert json.loads(result.stdout) == {"error": result.stderr.strip()[len("error: "):], "exit_code": 1}  # --json
     assert counts(home)["models"] == 0
 
 
@@ -199,11 +199,10 @@ def test_malformed_prompts_file(home, tmp_path):
 @pytest.mark.parametrize("argv", [
     ["generate", "--model", "tiny", "--prompts", "x", "--n", "abc"],
     ["generate", "--prompts", "x"],
-    ["model", "list", "--json"],  # global options go before the command
     ["prompts", "import", "p.txt", "--split", "test"],
     ["frobnicate"],
     [],
-], ids=["not-int", "missing-required", "late-global", "bad-choice", "unknown-command", "no-command"])
+], ids=["not-int", "missing-required", "bad-choice", "unknown-command", "no-command"])
 def test_usage_errors_exit_2_with_one_line(home, argv):
     result = superhf(*argv, home=home)
     assert_one_line_error(result, "superhf", code=2)

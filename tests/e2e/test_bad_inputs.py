@@ -203,7 +203,8 @@ def test_workspaces_that_cannot_be_used(tmp_path, tiny_model_dir):
     not_a_folder.write_text("x")
     cases = [(not_a_folder, "is a file"), (Path("/proc/superhf-home"), "Cannot create the workspace")]
     newer, corrupt = tmp_path / "newer", tmp_path / "corrupt"
-    superhf("model", "list", home=newer, check=True)
+    (tmp_path / "p.txt").write_text("A prompt.\n")
+    superhf("prompts", "import", str(tmp_path / "p.txt"), home=newer, check=True)  # makes the workspace
     conn = sqlite3.connect(str(newer / "superhf.db"))
     conn.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '2030-01-01')")
     conn.commit()

@@ -1,0 +1,69 @@
+"""The command line as people expect it: global options before or after the command, errors
+as JSON in --json mode, --version, exit codes in --help, and read-only commands that refuse a
+workspace that does not exist instead of creating an empty one."""
+
+import json
+
+import pytest
+
+import core
+from core.cli.main import NEEDS_WORKSPACE, build_parser, main
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_global_options_work_before_and_after_the_command(tmp_path, capsys):
+    home = tmp_path / "ws"
+    assert main(["--home", str(home), "prompts", "list", "--json"]) == 1  # no workspace there yet
+    assert main(["rate", "next", "--n", "1", "--home", str(home), "--json", "--device", "cpu"]) == 1  # no model
+    assert (home / "superhf.db").is_file()  # rate next may start a workspace; --home after the command counted
+    capsys.readouterr()
+    assert main(["prompts", "list", "--home", str(home), "--json"]) == 0
+    assert last_json(capsys.readouterr().out) == {"sets": []}
+    args = build_parser().parse_args(["runs", "list", "--home", "h", "--device", "cpu", "--progress-json"])
+    assert (args.home, args.device, args.progress_json, args.json) == ("h", "cpu", True, False)
+    args = build_parser().parse_args(["--home", "h", "--json", "runs", "list"])
+    assert (args.home, args.device, args.json) == ("h", None, True)  # before the command still counts
+
+
+def test_errors_in_json_mode_are_json_on_stdout_with_the_line_on_stderr(tmp_path, capsys):
+    home = tmp_path / "ws"
+    assert main(["--home", str(home), "prompts", "import", str(tmp_path / "missing.jsonl"), "--json"]) == 1
+    captured = capsys.readouterr()
+    error = last_json(captured.out)
+    assert error["exit_code"] == 1 and "missing.jsonl" in error["error"]
+    assert captured.err.startswith("error: ") and error["error"] in captured.err
+    assert main(["prompts", "list", "--home", str(home)]) == 0  # without --json, no JSON line
+    assert not capsys.readouterr().out.lstrip().startswith("{")
+
+
+def test_a_command_line_not_understood_exits_2_and_says_so_in_json_too(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["superhf", "model", "lisst", "--json"])
+    with pytest.raises(SystemExit) as e:
+        main(["model", "lisst", "--json"])
+    assert e.value.code == 2
+    captured = capsys.readouterr()
+    assert last_json(captured.out)["exit_code"] == 2 and "lisst" in captured.err
+
+
+def test_version_and_exit_codes_in_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"superhf {core.__version__}"
+    for argv in (["--help"], ["runs", "show", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = " ".join(capsys.readouterr().out.split())
+        assert "exit codes: 0 done; 1 refused or failed" in text and "130 stopped" in text
+
+
+@pytest.mark.parametrize("argv", [["model", "list"], ["doctor"], ["runs", "show", "r"], ["export", "r", "out"],
+                                  ["reward", "list"], ["rate", "stats"]])
+def test_read_only_commands_refuse_a_workspace_that_does_not_exist(tmp_path, capsys, argv):
+    home = tmp_path / "typo"
+    assert " ".join(argv[:2]) in NEEDS_WORKSPACE or argv[0] in NEEDS_WORKSPACE
+    assert main(["--home", str(home), *argv]) == 1
+    assert f"There is no workspace at {home}" in capsys.readouterr().err
+    assert not home.exists()  # nothing created
