@@ -25,7 +25,7 @@ from core.protocol import EXIT_BUG, EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE
 # workspace for them and answer "nothing yet".
 NEEDS_WORKSPACE = {"model list", "prompts list", "ratings export", "reward review", "reward score", "reward list",
                    "rate answer", "rate stats", "doctor", "resume", "runs list", "runs show", "export",
-                   "compare prepare", "compare stats"}
+                   "compare prepare", "compare stats", "status"}
 EXIT_CODES = ("exit codes: 0 done; 1 refused or failed, the message says what to do, nothing stored is lost; "
               "2 the command line was not understood; 3 an unexpected error (a bug: please report it); "
               "130 stopped by you (Ctrl-C), finished work kept.")
@@ -173,6 +173,7 @@ def build_parser() -> Parser:
     compare.add_parser("stats", help="the tuned model's win rate so far").add_argument("run")
     sub.add_parser("device", help="the device training would use")
     sub.add_parser("selftest", help="the whole engine on the starter model in a temporary workspace")
+    sub.add_parser("status", help="where the workspace stands on the journey, and the next step")
     sub.add_parser("doctor", help="check the workspace: database integrity and the files it points at")
 
     bench = sub.add_parser("bench", help="benchmarks: sampling speed, reward-model accuracy, SuperHF").add_subparsers(

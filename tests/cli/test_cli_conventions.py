@@ -67,3 +67,21 @@ def test_read_only_commands_refuse_a_workspace_that_does_not_exist(tmp_path, cap
     assert main(["--home", str(home), *argv]) == 1
     assert f"There is no workspace at {home}" in capsys.readouterr().err
     assert not home.exists()  # nothing created
+
+
+def test_status_says_where_the_workspace_stands_and_the_next_step(home, tmp_path, capsys):
+    from core.store.database import open_store
+
+    with open_store(home):
+        pass
+    assert main(["status", "--home", str(home), "--json"]) == 0
+    captured = capsys.readouterr()
+    state = last_json(captured.out)
+    assert state["models"] == [] and state["next"]["page"] == "model"
+    assert "models: none" in captured.err and "next: Choose a model to start from" in captured.err
+    (tmp_path / "p.txt").write_text("One prompt.\nAnother prompt.\n")
+    assert main(["prompts", "import", str(tmp_path / "p.txt"), "--split", "train", "--home", str(home)]) == 0
+    capsys.readouterr()
+    assert main(["status", "--home", str(home)]) == 0
+    out = capsys.readouterr().out
+    assert "prompts: 2 to train on, 0 to evaluate with" in out and "reward model: none yet" in out
