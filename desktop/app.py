@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="superhf-studio", description="SuperHF Studio")
     parser.add_argument("--home", help="workspace folder")
     args, qt_args = parser.parse_known_args(argv)
+    from desktop.startup import display_problem
+
+    problem = display_problem(qt_args=qt_args)
+    if problem:  # Qt would abort with a message about platform plugins instead
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     from PySide6.QtWidgets import QApplication
 
     from desktop.window import MainWindow
