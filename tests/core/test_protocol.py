@@ -155,6 +155,10 @@ def test_train_and_resume_name_their_run_before_training_begins(home, monkeypatc
     import core.superhf.run
     from core.cli.main import main
 
+    from core.store.database import open_store
+
+    with open_store(home):
+        pass  # a workspace to resume in (resume refuses a --home without one)
     row = {"name": "my-run", "id": 7}
     monkeypatch.setattr(core.journey.training, "start_run", lambda store, **kw: row)
     monkeypatch.setattr(core.store.runs, "get_run", lambda store, name: row)
