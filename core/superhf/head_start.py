@@ -20,7 +20,7 @@ from core.store.database import Store
 from core.store.generations import answers_for_prompts
 from core.store.ratings import ratings_of_kind
 from core.superhf.config import SuperHFConfig
-from core.superhf.loop import RewardFn
+from core.superhf.loop import RewardFn, best_of_each_prompt
 from core.superhf.policy import Policy
 from core.superhf.step import MicroBatch, optimise_step
 
@@ -42,28 +42,20 @@ def stored_answers(store: Store, prompts: Sequence[str], model_id: int) -> list[
     return list(seen.values())
 
 
-def best_per_prompt(answers: Sequence[Completion], rewards: Sequence[float]) -> list[Completion]:
-    """The highest-scored answer of each prompt (the first of equals), in prompt order."""
-    best: dict[int, int] = {}
-    for i, a in enumerate(answers):
-        if a.prompt_index not in best or rewards[i] > rewards[best[a.prompt_index]]:
-            best[a.prompt_index] = i
-    return [answers[best[k]] for k in sorted(best)]
-
-
 def head_start(store: Store, policy: Policy, reward_fn: RewardFn, prompts: Sequence[str], model_id: int,
                config: SuperHFConfig, optimizer, *, on_progress: Optional[ProgressCallback] = None,
                cancel: Optional[CancelToken] = None) -> Optional[dict]:
     """Fine-tune ``policy`` for ``config.head_start`` passes on the reward model's pick of the
     stored answers to each training prompt, at the run's learning rate. Returns its metrics,
-    or None when nothing is stored for these prompts."""
+    or None when it is off or nothing is stored for these prompts."""
     cancel = cancel or CancelToken()
-    answers = stored_answers(store, prompts, model_id)
-    if not config.head_start or not answers:
+    answers = stored_answers(store, prompts, model_id) if config.head_start else []
+    if not answers:
         return None
     report(on_progress, "head start", 0, 1)
     rewards = reward_fn([a.prompt for a in answers], [a.text for a in answers])
-    kept = best_per_prompt(answers, rewards)
+    picked = [i for _, i in sorted(best_of_each_prompt(answers, rewards).items())]  # in prompt order
+    kept = [answers[i] for i in picked]
     torch.manual_seed(config.seed)
     policy.model.train()
     micro = MicroBatch(config.minibatch_size)
@@ -81,5 +73,5 @@ def head_start(store: Store, policy: Policy, reward_fn: RewardFn, prompts: Seque
     policy.model.eval()
     return {"head_start_answers": len(answers), "head_start_kept": len(kept), "head_start_steps": steps,
             "head_start_ce": ce_sum / steps, "head_start_kl": kl_sum / steps,
-            "head_start_reward": sum(rewards[answers.index(k)] for k in kept) / len(kept),
+            "head_start_reward": sum(rewards[i] for i in picked) / len(kept),
             "head_start_finished": sum(k.ends_turn for k in kept) / len(kept)}

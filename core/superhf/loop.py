@@ -21,7 +21,7 @@ import torch
 from core.errors import InputError
 from core.metrics import distinct_n, mean, self_bleu, std
 from core.progress import CancelToken, ProgressCallback, report
-from core.sampling.generation import SamplingSettings, sample
+from core.sampling.generation import Completion, SamplingSettings, sample
 from core.superhf.config import SuperHFConfig
 from core.superhf.policy import Policy
 from core.superhf.step import MicroBatch, optimise_step
@@ -37,6 +37,16 @@ def iteration_prompts(train_prompts: Sequence[str], config: SuperHFConfig, itera
     if len(train_prompts) >= config.prompts_per_iteration:
         return rng.sample(list(train_prompts), config.prompts_per_iteration)
     return [rng.choice(list(train_prompts)) for _ in range(config.prompts_per_iteration)]
+
+
+def best_of_each_prompt(completions: Sequence[Completion], rewards: Sequence[float]) -> dict[int, int]:
+    """{prompt index: position of its highest-rewarded completion} (the first of equals);
+    ranking never crosses prompts."""
+    best: dict[int, int] = {}
+    for i, c in enumerate(completions):
+        if c.prompt_index not in best or rewards[i] > rewards[best[c.prompt_index]]:
+            best[c.prompt_index] = i
+    return best
 
 
 def sampling(config: SuperHFConfig, seed: int) -> SamplingSettings:
@@ -70,10 +80,7 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
     report(on_progress, "scoring", 1, 1)
 
     # 3. Keep the best completion of each prompt.
-    best: dict[int, int] = {}
-    for i, c in enumerate(completions):
-        if c.prompt_index not in best or rewards[i] > rewards[best[c.prompt_index]]:
-            best[c.prompt_index] = i
+    best = best_of_each_prompt(completions, rewards)
     kept = [completions[i] for i in sorted(best.values())]
     kept_rewards = [rewards[i] for i in sorted(best.values())]
 

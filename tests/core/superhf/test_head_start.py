@@ -12,7 +12,8 @@ from core.store.prompts import import_prompts
 from core.store.ratings import add_ratings, pair
 from core.store.runs import create_run, get_run, iteration_metrics
 from core.superhf.config import SuperHFConfig
-from core.superhf.head_start import best_per_prompt, stored_answers
+from core.superhf.head_start import stored_answers
+from core.superhf.loop import best_of_each_prompt
 from core.superhf.run import run_superhf
 
 TRAIN = ["Tell me about the sea.", "Name a colour."]
@@ -53,7 +54,8 @@ def test_stored_answers_are_the_training_prompts_answers_and_chosen_ones_once_ea
 def test_the_best_of_each_prompt_is_kept_the_first_of_equals():
     answers = [Completion(0, "p", "a", True, 1), Completion(1, "q", "b", True, 1), Completion(0, "p", "c", True, 1),
                Completion(1, "q", "d", True, 1)]
-    assert [a.text for a in best_per_prompt(answers, [1.0, 2.0, 3.0, 2.0])] == ["c", "b"]
+    best = best_of_each_prompt(answers, [1.0, 2.0, 3.0, 2.0])
+    assert [answers[best[k]].text for k in sorted(best)] == ["c", "b"]
 
 
 def test_a_run_with_a_head_start_learns_the_picked_answers_first_and_records_it(store, tiny_model, tmp_path,
