@@ -10,7 +10,6 @@ import os
 import signal
 import sys
 import threading
-from pathlib import Path
 
 import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
 import core.cli.commands.bench  # noqa: F401  (the commands register on import)
@@ -20,6 +19,7 @@ import core.cli.commands.training  # noqa: F401
 from core.cli.output import COMMANDS
 from core.errors import Cancelled, SuperHFError, os_error_message
 from core.protocol import EXIT_BUG, EXIT_CANCELLED, EXIT_FAILED, EXIT_USAGE
+from core.store.workspace import home_path, workspace_exists
 
 # Commands that only read or change what is stored: a mistyped --home must not create an empty
 # workspace for them and answer "nothing yet".
@@ -241,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("SUPERHF_NICE") and hasattr(os, "nice"):  # set by the desktop app for its engine
         os.nice(int(os.environ["SUPERHF_NICE"]))  # the window gets the CPU first when both want it
     key = f"{args.command} {args.action}" if getattr(args, "action", None) else args.command
-    if key in NEEDS_WORKSPACE and not _workspace_exists(args.home):
-        return _failed(args, f"There is no workspace at {_home(args.home)}. Check --home (or SUPERHF_HOME); "
+    if key in NEEDS_WORKSPACE and not workspace_exists(args.home):
+        return _failed(args, f"There is no workspace at {home_path(args.home)}. Check --home (or SUPERHF_HOME); "
                        "a new workspace starts with: superhf model import --starter", EXIT_FAILED)
     try:
         result = COMMANDS[key](args)
@@ -262,18 +262,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, default=str))
     return 0
-
-
-def _home(home):
-    from core.store.workspace import default_home
-
-    return Path(home).expanduser() if home else default_home()
-
-
-def _workspace_exists(home) -> bool:
-    from core.store.workspace import DB_NAME
-
-    return (_home(home) / DB_NAME).is_file()
 
 
 def _failed(args: argparse.Namespace, message: str, code: int) -> int:

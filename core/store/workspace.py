@@ -86,7 +86,15 @@ class Workspace:
         return removed
 
 
+def home_path(home: Optional[os.PathLike | str] = None) -> Path:
+    """The folder ``home`` names (or the default one), whether or not a workspace is there."""
+    return Path(home).expanduser() if home else default_home()
+
+
+def workspace_exists(home: Optional[os.PathLike | str] = None) -> bool:
+    return (home_path(home) / DB_NAME).is_file()
+
+
 def open_workspace(home: Optional[os.PathLike | str] = None) -> Workspace:
     """The workspace at ``home`` (or the default one), created if missing."""
-    path = Path(home).expanduser() if home else default_home()
-    return Workspace(path.resolve()).ensure()
+    return Workspace(home_path(home).resolve()).ensure()
