@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from core.reward.pairs import MIN_PAIRS_FOR_ACCURACY
+from core.reward.verdict import verdict
 from core.store.database import Store
 from core.store.exports import count_exports
 from core.store.generations import count_generations
@@ -34,7 +35,7 @@ def overview(store: Store) -> dict:
         "models": models, "train_prompts": splits.get("train", 0), "eval_prompts": splits.get("eval", 0),
         "answers": count_generations(store), "ratings": count_ratings(store), "pairs": pairs,
         "reward_model": ({"name": reward["name"], "version": reward["version"], "accuracy": reward["accuracy"],
-                          "pairs": trained_on} if reward else None),
+                          "pairs": trained_on, "verdict": verdict(reward)["message"]} if reward else None),
         "runs": run_rows, "exports": count_exports(store),
     }
     state["next"] = next_step(state)

@@ -56,21 +56,16 @@ def doctor(args: Namespace) -> dict:
 def status(args: Namespace) -> dict:
     from core.journey.overview import overview
 
-    from core.reward.verdict import verdict
-    from core.store.reward_models import latest_reward_model
-
     with open_store(args.home) as store:
         state = overview(store)
-        row = latest_reward_model(store)
         say(args, f"Workspace {store.workspace.home}")
     say(args, f"  models: {', '.join(m['name'] for m in state['models']) or 'none'}")
     say(args, f"  prompts: {state['train_prompts']} to train on, {state['eval_prompts']} to evaluate with")
     say(args, f"  answers stored: {state['answers']}; ratings: {state['ratings']} ({state['pairs']} pairs with a winner)")
     reward = state["reward_model"]
     if reward:
-        judged = verdict(row)
         say(args, f"  reward model: {reward['name']} v{reward['version']}, from {reward['pairs']} pairs. "
-            f"{judged['message']}")
+            f"{reward['verdict']}")
     else:
         say(args, "  reward model: none yet")
     for run in state["runs"]:
