@@ -27,18 +27,17 @@ def _platform(env: Mapping[str, str], qt_args: Sequence[str]) -> str:
 
 
 def library_present(name: str) -> bool:
-    """Whether ``lib<name>.so`` can be loaded: known to the linker's cache, carried by the desktop
-    bundle, or lying in a usual library folder or one of LD_LIBRARY_PATH (where the cache
-    lookup fails, as in some minimal systems, a folder look must not refuse a working machine)."""
-    if ctypes.util.find_library(name):
-        return True
+    """Whether ``lib<name>.so`` can be loaded: carried by the desktop bundle, lying in a usual
+    library folder or one of LD_LIBRARY_PATH, or known to the linker's cache. The folders come
+    first: the cache lookup starts a process per library, at every start of the app; it stays
+    for systems that keep libraries elsewhere, so that a working machine is never refused."""
     folders = [getattr(sys, "_MEIPASS", ""), *os.environ.get("LD_LIBRARY_PATH", "").split(":"),
                "/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/local/lib"]
     for folder in filter(None, folders):
         path = Path(folder)
         if path.is_dir() and (any(path.glob(f"lib{name}.so*")) or any(path.glob(f"*/lib{name}.so*"))):
             return True
-    return False
+    return bool(ctypes.util.find_library(name))
 
 
 def display_problem(env: Mapping[str, str] = os.environ, qt_args: Sequence[str] = (),
