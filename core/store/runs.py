@@ -96,6 +96,21 @@ def iteration_metrics(store: Store, run_id: int, iteration: int) -> Optional[dic
     return json.loads(row["metrics"]) if row else None
 
 
+def measured_rounds(store: Store, model: str, limit: int = 20) -> list[dict]:
+    """The newest ``limit`` recorded rounds (iteration > 0) of runs that tuned the model named
+    ``model``, newest first: each its run's id and settings (``config``), its iteration and its
+    metrics, and the run's elapsed seconds at the round before (None for a run's first): what
+    this computer measured, for estimating how long a new run will take."""
+    rows = store.all(
+        "SELECT i.run_id, i.iteration, i.metrics, r.config, "
+        "(SELECT json_extract(p.metrics, '$.elapsed_seconds') FROM iterations p "
+        " WHERE p.run_id = i.run_id AND p.iteration = i.iteration - 1 AND p.iteration > 0) AS elapsed_before "
+        "FROM iterations i JOIN runs r ON r.id = i.run_id JOIN models m ON m.id = r.model_id "
+        "WHERE m.name = ? AND i.iteration > 0 ORDER BY i.id DESC LIMIT ?", [model, limit])
+    return [{**json.loads(r["metrics"]), "run_id": r["run_id"], "iteration": r["iteration"],
+             "config": json.loads(r["config"]), "elapsed_before": r["elapsed_before"]} for r in rows]
+
+
 def last_iterations(store: Store) -> dict[int, int]:
     """{run id: its last recorded iteration} of every run with one."""
     return {r["run_id"]: r["n"] for r in store.all("SELECT run_id, max(iteration) AS n FROM iterations GROUP BY run_id")}
