@@ -93,7 +93,7 @@ def _rate(ws: Store, model_name: str, rater: Rater, count: int, rng: random.Rand
           retrain_every: int, device, on_progress, say) -> dict:
     """``count`` ratings as the app gets them, answered by ``rater``."""
     from core.journey.answers import generate_answers
-    from core.journey.pair_queue import agreement, answer_pair
+    from core.journey.answering import agreement, answer_pair
     from core.journey.rating import next_pairs
     from core.reward.versions import train_reward_model
     from core.store.prompts import distinct_prompts

@@ -13,26 +13,19 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Optional, Sequence
 
-from core.errors import InputError, NotFoundError
 from core.store.database import Store, now
 from core.store.generations import answers_to
-from core.store.queued_pairs import (
-    add_to_queue,
-    close_pair,
-    guessed_and_chosen,
-    open_queue,
-    queued_generation_pairs,
-    queued_pair,
-    reopen_pair,
-)
-from core.store.ratings import add_ratings, delete_rating, fingerprint, pair, pair_fingerprints, rating_id
-
-CHOICES = ("a", "b", "tie", "skip")
+from core.store.queued_pairs import add_to_queue, open_queue, queued_generation_pairs
+from core.store.ratings import fingerprint, pair, pair_fingerprints
 
 # Candidates to rate are sampled a little cooler than training samples: on the starter, 16
 # prompts x 4 answers at 64 tokens, temperature 0.7 kept most of the variety of 1.0 (distinct-2
 # 0.78 against 0.85) with fewer stray words; the share cut off at the limit was the same (88-92%).
 RATING_TEMPERATURE = 0.7
+# Answers that ended read better than answers cut off at the length limit, and are judged more
+# surely; each one that ended moves a pair this share of the candidates ahead (both: half of them),
+# so the most informative pairs still come first when few answers end (on the starter, 1 in 10).
+ENDED_PREFERENCE = 0.25
 
 
 @dataclass(frozen=True)
@@ -44,6 +37,7 @@ class Candidate:
     b: str
     generation_a: Optional[int] = None
     generation_b: Optional[int] = None
+    ended: int = 0  # how many of the two answers ended rather than being cut off at the limit
 
 
 def word_distance(a: str, b: str) -> float:
@@ -58,11 +52,14 @@ def rank_pairs(candidates: Sequence[Candidate], n: int, keys: Optional[Sequence[
                guesses: Optional[Sequence[float]] = None,
                per_prompt: Optional[int] = None) -> list[tuple[Candidate, Optional[float]]]:
     """Choose ``n`` pairs, lowest ``keys`` first (default: the most different answers
-    first), at most ``per_prompt`` from one prompt (default: an even share) so that a batch
-    of ratings covers many prompts. Returns (pair, the model's guess or None)."""
+    first), pairs whose answers ended moved ahead (``ENDED_PREFERENCE``), at most
+    ``per_prompt`` from one prompt (default: an even share) so that a batch of ratings covers
+    many prompts. Returns (pair, the model's guess or None)."""
     if keys is None:
         keys = [-word_distance(c.a, c.b) for c in candidates]
-    order = sorted(range(len(candidates)), key=lambda i: keys[i])
+    by_key = sorted(range(len(candidates)), key=lambda i: keys[i])
+    place = {i: rank / max(1, len(by_key)) for rank, i in enumerate(by_key)}  # 0 best .. 1, whatever the keys' scale
+    order = sorted(by_key, key=lambda i: place[i] - ENDED_PREFERENCE * candidates[i].ended)
     prompts = {c.prompt for c in candidates}
     cap = per_prompt or max(1, math.ceil(n / max(1, len(prompts))))
     taken: dict[str, int] = {}
@@ -85,16 +82,18 @@ def candidate_pairs(store: Store, prompts: Sequence[str]) -> list[Candidate]:
     out = []
     for prompt in prompts:
         answers: dict[str, int] = {}
+        ended: dict[int, int] = {}
         for g in answers_to(store, prompt):
             if g["completion"].strip():
                 answers.setdefault(g["completion"], g["id"])
+                ended[g["id"]] = int(bool(g["finished"]))
         for (ta, ia), (tb, ib) in combinations(answers.items(), 2):
             if (ia, ib) in queued or (ib, ia) in queued:
                 continue
             if any(fingerprint(pair(prompt, x, y, o)) in seen for x, y in ((ta, tb), (tb, ta))
                    for o in ("chosen", "tie", "skip")):
                 continue
-            out.append(Candidate(prompt, ta, tb, ia, ib))
+            out.append(Candidate(prompt, ta, tb, ia, ib, ended[ia] + ended[ib]))
     return out
 
 
@@ -110,49 +109,3 @@ def queue_pairs(store: Store, chosen: list[tuple[Candidate, Optional[float]]],
                           "reward_model_id": reward_model_id, "guess": guess, "reason": reason, "created_at": stamp}
                          for c, guess in chosen])
     return open_pairs(store)
-
-
-def answer_pair(store: Store, pair_id: int, choice: str) -> dict:
-    """Record a person's answer to a queued pair (committed at once) and whether the reward
-    model, when it made a guess, agreed."""
-    if choice not in CHOICES:
-        raise InputError(f"The answer must be one of {', '.join(CHOICES)}, not '{choice}'.")
-    row = queued_pair(store, pair_id)
-    if row is None:
-        raise NotFoundError(f"No pair with id {pair_id} to rate. 'superhf rate next' lists the open ones.")
-    if row["answered_at"]:
-        raise InputError(f"Pair {pair_id} was rated already, at {row['answered_at']}.")
-    if choice == "a":
-        rating = pair(row["prompt"], row["a"], row["b"])
-    elif choice == "b":
-        rating = pair(row["prompt"], row["b"], row["a"])
-    else:
-        rating = pair(row["prompt"], row["a"], row["b"], "tie" if choice == "tie" else "skip")
-    with store.transaction():  # the rating and the closed queue entry, together
-        add_ratings(store, [rating], source="app", generations=[(row["generation_a"], row["generation_b"])])
-        new_id = rating_id(store, rating)
-        close_pair(store, pair_id, new_id)
-    agreed = None
-    if row["guess"] is not None and choice in ("a", "b"):
-        agreed = (row["guess"] > 0.5) == (choice == "a")
-    return {"pair": pair_id, "choice": choice, "rating": new_id, "guess": row["guess"], "agreed": agreed}
-
-
-def undo_pair(store: Store, pair_id: int) -> None:
-    """Take back the answer to a queued pair: its rating is deleted and the pair is open
-    again, together."""
-    row = queued_pair(store, pair_id)
-    if row is None or row["rating_id"] is None:
-        raise InputError(f"Pair {pair_id} has no answer to take back.")
-    with store.transaction():
-        reopen_pair(store, pair_id)
-        delete_rating(store, row["rating_id"])
-
-
-def agreement(store: Store, last: int = 20) -> dict:
-    """How often the person picked the answer the reward model guessed, overall and lately."""
-    rows = guessed_and_chosen(store)
-    hits = [(r["guess"] > 0.5) == (r["chosen"] == r["a"]) for r in rows]
-    share = (lambda xs: sum(xs) / len(xs) if xs else None)
-    return {"answered": len(hits), "agreement": share(hits), f"agreement_last_{last}": share(hits[-last:]),
-            "history": hits}

@@ -168,6 +168,29 @@ def m003_comparisons(db: sqlite_utils.Database) -> None:
         """)
 
 
+@migration
+def m004_guided_rating(db: sqlite_utils.Database) -> None:
+    """Guided rating: a queued pair can be answered with several ratings ("both bad" scores
+    both answers; "write a better answer" prefers the person's text to each), so each rating
+    records the pair it answered and undo takes them all back; the pair keeps the person's
+    choice for the history. A small table of workspace texts holds the rating guidelines."""
+    _run_script(db, """
+        ALTER TABLE ratings ADD COLUMN pair_id INTEGER REFERENCES pair_queue(id) ON DELETE SET NULL;
+        UPDATE ratings SET pair_id = (SELECT q.id FROM pair_queue q WHERE q.rating_id = ratings.id);
+        CREATE INDEX ratings_pair ON ratings(pair_id);
+        ALTER TABLE pair_queue ADD COLUMN choice TEXT;
+        UPDATE pair_queue SET choice = (
+            SELECT CASE WHEN r.outcome != 'chosen' THEN r.outcome WHEN r.chosen = g.completion THEN 'a' ELSE 'b' END
+            FROM ratings r JOIN generations g ON g.id = pair_queue.generation_a WHERE r.id = pair_queue.rating_id)
+        WHERE rating_id IS NOT NULL;
+        CREATE TABLE texts (
+            name TEXT PRIMARY KEY,         -- 'guidelines'
+            body TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """)
+
+
 def _run_script(db: sqlite_utils.Database, script: str) -> None:
     # Not executescript(): it commits first, and a migration must be one transaction.
     for statement in script.split(";\n"):

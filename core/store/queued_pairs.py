@@ -7,7 +7,8 @@ from typing import Optional
 
 from core.store.database import Store, now
 
-_WITH_ANSWERS = ("SELECT q.*, ga.completion AS a, gb.completion AS b FROM pair_queue q "
+_WITH_ANSWERS = ("SELECT q.*, ga.completion AS a, gb.completion AS b, ga.finished AS a_finished, "
+                 "gb.finished AS b_finished FROM pair_queue q "
                  "JOIN generations ga ON ga.id = q.generation_a JOIN generations gb ON gb.id = q.generation_b ")
 
 
@@ -32,14 +33,15 @@ def add_to_queue(store: Store, rows: list[dict]) -> None:
             db["pair_queue"].insert(row)
 
 
-def close_pair(store: Store, pair_id: int, rating_id: int) -> None:
+def close_pair(store: Store, pair_id: int, rating_id: Optional[int], choice: str) -> None:
     with store.transaction() as db:
-        db.execute("UPDATE pair_queue SET rating_id = ?, answered_at = ? WHERE id = ?", [rating_id, now(), pair_id])
+        db.execute("UPDATE pair_queue SET rating_id = ?, choice = ?, answered_at = ? WHERE id = ?",
+                   [rating_id, choice, now(), pair_id])
 
 
 def reopen_pair(store: Store, pair_id: int) -> None:
     with store.transaction() as db:
-        db.execute("UPDATE pair_queue SET rating_id = NULL, answered_at = NULL WHERE id = ?", [pair_id])
+        db.execute("UPDATE pair_queue SET rating_id = NULL, choice = NULL, answered_at = NULL WHERE id = ?", [pair_id])
 
 
 def guessed_and_chosen(store: Store) -> list[dict]:

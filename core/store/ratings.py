@@ -97,8 +97,10 @@ def parse_ratings(path: Path) -> list[dict]:
 
 
 def add_ratings(store: Store, rows: list[dict], *, source: str = "app",
-                generations: Optional[list[tuple[Optional[int], Optional[int]]]] = None) -> int:
+                generations: Optional[list[tuple[Optional[int], Optional[int]]]] = None,
+                pair_id: Optional[int] = None) -> int:
     """Store ratings in one transaction; a rating already stored is not stored twice.
+    ``pair_id``: the queued pair they answer (undo takes back the ratings it added).
     Returns how many were new."""
     stamp = now()
     added = 0
@@ -106,7 +108,7 @@ def add_ratings(store: Store, rows: list[dict], *, source: str = "app",
         for i, row in enumerate(rows):
             a, b = generations[i] if generations else (None, None)
             full = {"chosen": None, "rejected": None, "outcome": None, "completion": None, "score": None,
-                    **row, "generation_a": a, "generation_b": b, "source": source,
+                    **row, "generation_a": a, "generation_b": b, "source": source, "pair_id": pair_id,
                     "fingerprint": fingerprint(row), "created_at": stamp}
             cols = list(full)
             cursor = db.execute(f"INSERT OR IGNORE INTO ratings ({', '.join(cols)}) "
@@ -192,6 +194,20 @@ def pair_fingerprints(store: Store) -> set[str]:
 
 def count_ratings(store: Store) -> int:
     return store.count("ratings")
+
+
+def count_judgements(store: Store, leave_out_sources: tuple[str, ...], after_id: int = 0) -> int:
+    """Pairwise ratings with a winner plus 1-5 scores with an id above ``after_id``, but those
+    from ``leave_out_sources``."""
+    marks = ",".join("?" for _ in leave_out_sources) or "''"
+    return store.one("SELECT count(*) AS n FROM ratings WHERE (outcome = 'chosen' OR kind = 'score') "
+                     f"AND id > ? AND source NOT IN ({marks})", [after_id, *leave_out_sources])["n"]
+
+
+def delete_ratings_of_pair(store: Store, pair_id: int) -> int:
+    """Delete the ratings that answered queued pair ``pair_id``; returns how many."""
+    with store.transaction() as db:
+        return db.execute("DELETE FROM ratings WHERE pair_id = ?", [pair_id]).rowcount
 
 
 def ratings_of_kind(store: Store, kind: str, *, leave_out_source: str) -> list[dict]:

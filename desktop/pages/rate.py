@@ -8,7 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QTextBrowser
 
-from core.journey.pair_queue import agreement, answer_pair, open_pairs, undo_pair
+from core.journey.answering import agreement, answer_pair, undo_pair
+from core.journey.pair_queue import open_pairs
 from core.store.generations import next_unscored
 from core.store.models import count_models
 from core.store.prompts import has_train_prompts

@@ -219,7 +219,7 @@ def rate_next(args: Namespace) -> dict:
 
 @command("rate answer")
 def rate_answer(args: Namespace) -> dict:
-    from core.journey.pair_queue import answer_pair
+    from core.journey.answering import answer_pair
 
     with _store(args) as store:
         result = answer_pair(store, args.id, args.choice)
@@ -231,7 +231,7 @@ def rate_answer(args: Namespace) -> dict:
 
 @command("rate stats")
 def rate_stats(args: Namespace) -> dict:
-    from core.journey.pair_queue import agreement
+    from core.journey.answering import agreement
 
     with _store(args) as store:
         result = agreement(store)

@@ -61,13 +61,15 @@ def status(args: Namespace) -> dict:
         say(args, f"Workspace {store.workspace.home}")
     say(args, f"  models: {', '.join(m['name'] for m in state['models']) or 'none'}")
     say(args, f"  prompts: {state['train_prompts']} to train on, {state['eval_prompts']} to evaluate with")
-    say(args, f"  answers stored: {state['answers']}; ratings: {state['ratings']} ({state['pairs']} pairs with a winner)")
+    say(args, f"  answers stored: {state['answers']}; ratings: {state['ratings']} "
+              f"({state['judgements']} with a winner or a 1-5 score)")
     reward = state["reward_model"]
     if reward:
         say(args, f"  reward model: {reward['name']} v{reward['version']}, from {reward['pairs']} pairs. "
             f"{reward['verdict']}")
     else:
         say(args, "  reward model: none yet")
+    say(args, f"  rating: {state['goal']['text']}")
     for run in state["runs"]:
         say(args, f"  run {run['name']}: {run['status']}, {run['done']} of {run['iterations']} rounds")
     say(args, f"  exports: {state['exports']}")

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from conftest import superhf
-from core.journey.pair_queue import answer_pair, candidate_pairs, open_pairs, queue_pairs, rank_pairs, undo_pair
+from core.journey.answering import answer_pair, undo_pair
+from core.journey.pair_queue import candidate_pairs, open_pairs, queue_pairs, rank_pairs
 from core.journey.compare import answer_comparison, open_comparisons, prepare_comparison, undo_comparison, win_rate
 from core.errors import InputError
 from core.sampling.generation import SamplingSettings

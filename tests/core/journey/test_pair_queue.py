@@ -4,7 +4,8 @@ spread across prompts, the queue and its answers, and agreement over time."""
 import pytest
 import torch
 
-from core.journey.pair_queue import Candidate, agreement, answer_pair, candidate_pairs, open_pairs, rank_pairs
+from core.journey.answering import agreement, answer_pair
+from core.journey.pair_queue import Candidate, candidate_pairs, open_pairs, rank_pairs
 from core.errors import InputError, NotFoundError
 from core.sampling.generation import SamplingSettings
 from core.journey.rating import next_pairs
