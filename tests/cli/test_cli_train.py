@@ -1,6 +1,7 @@
 """``superhf train / runs / resume / export`` through the real console script, including a
 run killed with SIGKILL in the middle of its work and resumed."""
 
+import json
 import os
 import signal
 import subprocess
@@ -138,3 +139,26 @@ def test_train_says_so_when_the_reward_model_may_be_at_chance(home, tiny_model_d
     out = capsys.readouterr().out
     assert code == 0  # a warning, not a refusal
     assert "may not know your taste yet" in out and "About 40 more ratings" in out
+
+
+def test_train_says_how_long_before_and_what_changed_after(home, tiny_model_dir, tmp_path, capsys):
+    from core.cli.main import main
+
+    prompts = workspace(home, tiny_model_dir, tmp_path)
+    short = ["--home", str(home), "train", "--model", "tiny", "--reward", "reward", "--prompts", str(prompts),
+             "--max-new-tokens", "4", "--superbatch", "2", "--prompts-per-iteration", "2"]
+    assert main([*short, "--iterations", "2", "--name", "first"]) == 0
+    out = capsys.readouterr().out
+    unmeasured = out.index("No run of this model has been measured on this computer yet: the first round will tell")
+    assert unmeasured < out.index("iteration 1/2: reward")  # said before the run starts
+    assert out.rstrip().splitlines()[-1].endswith("Try Compare to check with your own eyes.")  # the last word
+
+    assert main([*short, "--iterations", "3", "--name", "second"]) == 0
+    out = capsys.readouterr().out
+    estimate = next(line for line in out.splitlines() if line.startswith("This run will take "))
+    assert "on this computer" in estimate and "from 2 rounds measured here" in estimate
+    assert out.index(estimate) < out.index("iteration 1/3: reward")
+
+    assert main(["--home", str(home), "--json", "resume", "second"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["verdict"].endswith("Try Compare to check with your own eyes.")

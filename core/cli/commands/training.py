@@ -8,6 +8,8 @@ from pathlib import Path
 
 from core.cli.output import command, progress_printer, say
 from core.errors import InputError
+from core.journey.metric_words import iteration_line
+from core.journey.run_verdict import run_verdict
 from core.protocol import run_event
 from core.store.database import open_store
 
@@ -21,17 +23,16 @@ def _print_iteration(args: Namespace):
         show(event)
         m = event.detail.get("metrics")
         if event.stage == "iteration" and m:
-            eval_reward = "n/a" if m["eval_reward"] is None else f"{m['eval_reward']:.3f}"
-            say(args, f"iteration {event.done}/{event.total}: reward {m['reward_mean']:.3f} (kept {m['kept_reward_mean']:.3f}), "
-                      f"eval {eval_reward}, KL {m['kl']:.4f}, CE {m['ce']:.3f}, distinct-2 {m['distinct_2']:.2f}, "
-                      f"{m['seconds']:.1f} s")
+            say(args, iteration_line(event.done, event.total, m))
             for warning in m["warnings"]:
                 say(args, f"warning: {warning}")
     return on_progress
 
 
 def _run(args: Namespace, run: dict) -> dict:
-    """Train the stored ``run`` (a row with its name and id), from where it stands."""
+    """Train the stored ``run`` (a row with its name and id), from where it stands; at the end,
+    what changed, in plain words."""
+    from core.superhf.distributed import is_main_launch
     from core.superhf.run import run_superhf
 
     name = run["name"]
@@ -39,7 +40,12 @@ def _run(args: Namespace, run: dict) -> dict:
     with open_store(args.home) as store:
         say(args, f"Run '{name}': stop it any time with Ctrl-C; 'superhf resume {name}' continues it.")
         on_progress(run_event(name, run["id"]))  # the window learns the run's name from this, not the sentence
-        return run_superhf(store, name, device=args.device, on_progress=on_progress)
+        result = run_superhf(store, name, device=args.device, on_progress=on_progress)
+    prompts = json.loads(run["config"]).get("prompts_per_iteration")
+    result["verdict"] = run_verdict(result["iterations"], prompts)
+    if is_main_launch():
+        say(args, result["verdict"])
+    return result
 
 
 @command("train")
@@ -66,11 +72,22 @@ def train(args: Namespace) -> dict:
             if not gate["better_than_chance"]:  # the user may go on; they should know what to expect
                 say(args, f"note: the reward model may not know your taste yet. {gate['message']} {gate['advice']}"
                     + (f" About {gate['more_ratings']} more ratings would likely do." if gate["more_ratings"] else ""))
+            say(args, _estimate(store, run))
         else:  # the main process creates the run; the others join it
             name = args.name
             wait_for(lambda: run_exists(store, name), "create the run")
             run = get_run(store, name)
     return _run(args, run)
+
+
+def _estimate(store, run: dict) -> str:
+    """How long the new ``run`` will take on this computer, from the rounds measured here."""
+    from core.journey.estimate import estimate_sentence
+    from core.store.models import model_row
+    from core.store.runs import measured_rounds
+
+    model = model_row(store, run["model_id"])["name"]
+    return estimate_sentence(json.loads(run["config"]), measured_rounds(store, model))
 
 
 @command("resume")
