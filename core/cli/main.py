@@ -24,7 +24,8 @@ from core.store.workspace import home_path, workspace_exists
 # Commands that only read or change what is stored: a mistyped --home must not create an empty
 # workspace for them and answer "nothing yet".
 NEEDS_WORKSPACE = {"model list", "prompts list", "ratings export", "reward review", "reward score", "reward list",
-                   "rate answer", "rate stats", "doctor", "resume", "runs list", "runs show", "export",
+                   "rate answer", "rate undo", "rate stats", "ratings list", "ratings change", "ratings delete",
+                   "guidelines show", "guidelines clear", "doctor", "resume", "runs list", "runs show", "export",
                    "compare prepare", "compare stats", "status"}
 EXIT_CODES = ("exit codes: 0 done; 1 refused or failed, the message says what to do, nothing stored is lost; "
               "2 the command line was not understood; 3 an unexpected error (a bug: please report it); "
@@ -108,10 +109,23 @@ def build_parser() -> Parser:
     gen.add_argument("--seed", type=int)
     gen.add_argument("--out", help="write the answers here as JSONL (default: stdout)")
 
-    ratings = sub.add_parser("ratings", help="import and export ratings").add_subparsers(
+    ratings = sub.add_parser("ratings", help="import, export, review and change ratings").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     ratings.add_parser("import", help="import ratings from .jsonl or .csv").add_argument("file")
     ratings.add_parser("export", help="export every rating to .jsonl or .csv").add_argument("file")
+    rl = ratings.add_parser("list", help="ratings, newest first")
+    rl.add_argument("--search", default="", help="words that must all appear in the prompt or an answer")
+    rl.add_argument("--kind", choices=["pair", "score"])
+    rl.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    rc = ratings.add_parser("change", help="change a rating: which answer is better, or its score")
+    rc.add_argument("id", type=int)
+    rc.add_argument("to", help="a pair: a (first answer better), b, tie or skip; a score: 1-5")
+    ratings.add_parser("delete", help="delete a rating").add_argument("id", type=int)
+    guide = sub.add_parser("guidelines", help="the workspace's rating guidelines").add_subparsers(
+        dest="action", required=True, parser_class=Parser)
+    guide.add_parser("show", help="print them")
+    guide.add_parser("set", help="replace them with a text file's contents").add_argument("file")
+    guide.add_parser("clear", help="remove them")
 
     reward = sub.add_parser("reward", help="train and use reward models").add_subparsers(
         dest="action", required=True, parser_class=Parser)
@@ -144,7 +158,10 @@ def build_parser() -> Parser:
     rn.add_argument("--seed", type=int)
     ra = rate.add_parser("answer", help="answer a pair printed by 'rate next'")
     ra.add_argument("id", type=int)
-    ra.add_argument("choice", choices=["a", "b", "tie", "skip"])
+    ra.add_argument("choice", choices=["a", "b", "tie", "skip", "both-bad", "write"],
+                    help="a or b: that answer is better; both-bad: neither is good; write: your own is (--text)")
+    ra.add_argument("--text", help="with 'write': the better answer you wrote")
+    rate.add_parser("undo", help="take back the answer to a pair").add_argument("id", type=int)
     rate.add_parser("stats", help="how often you and the reward model agree")
 
     train = sub.add_parser("train", help="start a SuperHF run")

@@ -73,3 +73,10 @@ def change_rating(store: Store, rating_id: int, to: Union[str, int]) -> dict:
         sets = ", ".join(f"{k} = ?" for k in values)
         db.execute(f"UPDATE ratings SET {sets}, fingerprint = ? WHERE id = ?", [*values.values(), stamp, rating_id])
     return {"rating": rating_id, "merged": False}
+
+
+def remove_rating(store: Store, rating_id: int) -> None:
+    """Delete one rating, or say there is none with that id."""
+    with store.transaction() as db:
+        if not db.execute("DELETE FROM ratings WHERE id = ?", [rating_id]).rowcount:
+            raise NotFoundError(f"No rating with id {rating_id}. 'superhf ratings list' shows them.")

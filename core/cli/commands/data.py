@@ -208,7 +208,8 @@ def rate_next(args: Namespace) -> dict:
         pairs = next_pairs(store, prompts, args.n, reward=args.reward, model=args.model, candidates=args.candidates,
                            settings=settings, device=args.device, on_progress=progress_printer(args))
     shown = [{"id": p["id"], "prompt": p["prompt"], "a": p["a"], "b": p["b"], "generation_a": p["generation_a"],
-              "generation_b": p["generation_b"], "guess": p["guess"], "reason": p["reason"]} for p in pairs]
+              "generation_b": p["generation_b"], "a_ended": bool(p["a_finished"]), "b_ended": bool(p["b_finished"]),
+              "guess": p["guess"], "reason": p["reason"]} for p in pairs]
     if not args.json:
         for p in shown:
             print(json.dumps(p, ensure_ascii=False))
@@ -222,11 +223,91 @@ def rate_answer(args: Namespace) -> dict:
     from core.journey.answering import answer_pair
 
     with _store(args) as store:
-        result = answer_pair(store, args.id, args.choice)
+        result = answer_pair(store, args.id, args.choice, args.text)
     note = "" if result["agreed"] is None else (" The reward model guessed the same." if result["agreed"]
                                                  else " The reward model guessed otherwise.")
     say(args, f"Pair {result['pair']}: '{result['choice']}' saved.{note}")
     return result
+
+
+@command("rate undo")
+def rate_undo(args: Namespace) -> dict:
+    from core.journey.answering import undo_pair
+
+    with _store(args) as store:
+        undo_pair(store, args.id)
+    say(args, f"Pair {args.id}: answer taken back; it is open to rate again.")
+    return {"pair": args.id, "undone": True}
+
+
+@command("ratings list")
+def ratings_list(args: Namespace) -> dict:
+    from core.store.rating_history import list_ratings, said
+
+    with _store(args) as store:
+        rows = list_ratings(store, args.search, args.kind, args.limit)
+    for r in rows:
+        answers = f"{r['completion']!r}" if r["kind"] == "score" else f"first {r['a']!r} / second {r['b']!r}"
+        say(args, f"{r['id']}\t{r['created_at'][:16]}\t{said(r)}\t{r['prompt']!r}: {answers}")
+    if not rows:
+        say(args, "No ratings match." if args.search or args.kind else "No ratings yet.")
+    return {"ratings": rows}
+
+
+@command("ratings change")
+def ratings_change(args: Namespace) -> dict:
+    from core.store.rating_history import change_rating
+
+    with _store(args) as store:
+        result = change_rating(store, args.id, args.to)
+    say(args, f"Rating {args.id} changed." if not result["merged"] else
+        f"Rating {args.id} now says the same as rating {result['rating']}: it is kept once, as {result['rating']}.")
+    return result
+
+
+@command("ratings delete")
+def ratings_delete(args: Namespace) -> dict:
+    from core.store.rating_history import remove_rating
+
+    with _store(args) as store:
+        remove_rating(store, args.id)
+    say(args, f"Rating {args.id} deleted.")
+    return {"rating": args.id, "deleted": True}
+
+
+@command("guidelines show")
+def guidelines_show(args: Namespace) -> dict:
+    from core.store.texts import GUIDELINES, get_text
+
+    with _store(args) as store:
+        text = get_text(store, GUIDELINES)
+    say(args, text or "No rating guidelines yet. Write them in a text file: superhf guidelines set FILE")
+    return {"guidelines": text}
+
+
+@command("guidelines set")
+def guidelines_set(args: Namespace) -> dict:
+    from core.store.texts import save_guidelines
+
+    path = Path(args.file).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"Could not read {path} as a UTF-8 text file ({e}). Nothing was changed.") from None
+    with _store(args) as store:
+        text = save_guidelines(store, text)
+    say(args, f"Rating guidelines saved ({len(text.split())} words).")
+    return {"guidelines": text}
+
+
+@command("guidelines clear")
+def guidelines_clear(args: Namespace) -> dict:
+    from core.store.texts import save_guidelines
+
+    with _store(args) as store:
+        save_guidelines(store, "")
+    say(args, "Rating guidelines removed.")
+    return {"guidelines": ""}
 
 
 @command("rate stats")
