@@ -32,9 +32,9 @@ def distinct_answers(store: Store) -> list[dict]:
 
 
 def next_unscored(store: Store) -> Optional[dict]:
-    """(id, prompt, completion) of the oldest non-empty answer nobody has scored 1-5 yet."""
+    """(id, prompt, completion, finished) of the oldest non-empty answer nobody has scored 1-5 yet."""
     return store.one(
-        "SELECT g.id, g.prompt, g.completion FROM generations g WHERE trim(g.completion) != '' AND NOT EXISTS "
+        "SELECT g.id, g.prompt, g.completion, g.finished FROM generations g WHERE trim(g.completion) != '' AND NOT EXISTS "
         "(SELECT 1 FROM ratings r WHERE r.kind = 'score' AND r.prompt = g.prompt AND r.completion = g.completion) "
         "ORDER BY g.id LIMIT 1")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -23,6 +24,15 @@ from desktop.studio import Studio, show_error
 def esc(text) -> str:
     """User text (names, prompts, answers) shown in rich-text labels, as text."""
     return html.escape(str(text))
+
+
+MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.MarkdownFeature.MarkdownNoHTML
+
+
+def show_markdown(view, text: str) -> None:
+    """Model answers and guidelines as Markdown (lists, bold, code), any HTML in them shown as
+    text: an answer never styles the page."""
+    view.document().setMarkdown(text, MARKDOWN)
 
 
 def read_only_table(name: str, headers: list[str]) -> QTableWidget:

@@ -41,10 +41,9 @@ class HomePage(Page):
         reward = s["reward_model"]
         if reward is None:
             reward_line = "none yet"
-        elif reward["accuracy"] is None:
-            reward_line = f"{esc(reward['name'])} v{reward['version']} (too few ratings to measure its accuracy)"
-        else:
-            reward_line = f"{esc(reward['name'])} v{reward['version']}, agrees with held-out ratings {reward['accuracy']:.0%}"
+        else:  # the verdict in words ("agrees with you on 31 of 40 … about 70–85%"), then what to do
+            reward_line = (f"{esc(reward['name'])} v{reward['version']}: {esc(reward['verdict'])}"
+                           + ("" if reward["better_than_chance"] else f"<br>{esc(reward['advice'])}"))
         runs = ", ".join(f"{esc(r['name'])} ({r['status']}, {r['done']}/{r['iterations']} iterations)"
                          for r in s["runs"][:3]) or "none yet"
         models = ", ".join(esc(m["name"]) for m in s["models"]) or "none yet"
@@ -54,6 +53,7 @@ class HomePage(Page):
             f"<tr><td><b>Models</b></td><td>{models}</td></tr>"
             f"<tr><td><b>Prompts</b></td><td>{s['train_prompts']} for training, {s['eval_prompts']} for evaluation</td></tr>"
             f"<tr><td><b>Answers</b></td><td>{s['answers']}</td></tr>"
-            f"<tr><td><b>Ratings</b></td><td>{s['ratings']} ({s['pairs']} comparisons with a winner)</td></tr>"
+            f"<tr><td><b>Ratings</b></td><td>{s['ratings']} ({s['judgements']} with a winner or a 1–5 score); "
+            f"{esc(s['goal']['text'])}</td></tr>"
             f"<tr><td><b>Reward model</b></td><td>{reward_line}</td></tr>"
             f"<tr><td><b>Training runs</b></td><td>{runs}</td></tr></table>")
