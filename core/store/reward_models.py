@@ -29,8 +29,11 @@ def latest_reward_model(store: Store) -> Optional[dict]:
 
 
 def list_reward_models(store: Store) -> list[dict]:
+    """Every reward model by name and version, with its held-out accuracy and the stored 95%
+    interval around it (``low``, ``high``; None for a model trained before intervals were kept)."""
     return store.all("SELECT r.id, r.name, r.version, r.accuracy, r.created_at, m.name AS base_model, "
-                     "json_extract(r.settings, '$.mode') AS mode, json_extract(r.data, '$.pairs') AS pairs "
+                     "json_extract(r.settings, '$.mode') AS mode, json_extract(r.data, '$.pairs') AS pairs, "
+                     "json_extract(r.data, '$.accuracy_low') AS low, json_extract(r.data, '$.accuracy_high') AS high "
                      "FROM reward_models r LEFT JOIN models m ON m.id = r.base_model_id ORDER BY r.name, r.version")
 
 

@@ -12,9 +12,10 @@ from PySide6.QtWidgets import (
 
 from core.reward.config import RewardSettings
 from core.store.ratings import count_chosen_pairs
-from core.store.reward_models import list_reward_models
+from core.store.reward_models import list_reward_models, reward_model_names
 from core.settings import declared
 from desktop.pages.base import Page, esc, fill_table, read_only_table
+from desktop.pages.charts import AccuracyChart
 from desktop.pages.settings_form import setting_args, setting_widget
 
 
@@ -46,7 +47,12 @@ class RewardPage(Page):
         self.layout_.addWidget(self.summary)
         self.layout_.addWidget(self.result)
         self.table = read_only_table("reward-models", ["Name", "Version", "Mode", "Comparisons", "Held-out accuracy"])
-        self.layout_.addWidget(self.table, 1)
+        versions = QHBoxLayout()
+        versions.addWidget(self.table, 3)
+        self.chart = AccuracyChart()  # is each new version closer to the user's taste?
+        self.chart.setObjectName("reward-accuracy-chart")
+        versions.addWidget(self.chart, 2)
+        self.layout_.addLayout(versions, 1)
         self.layout_.addWidget(QLabel("<b>Where it disagrees with you</b> (held-out comparisons it gets wrong, "
                                       "most confident first)"))
         self.disagree = QTextBrowser(objectName="disagreements")
@@ -57,11 +63,16 @@ class RewardPage(Page):
     def refresh(self) -> None:
         with self.studio.store() as store:
             rows = list_reward_models(store)
+            names = reward_model_names(store)
             pairs = count_chosen_pairs(store)
         fill_table(self.table, [(r["name"], r["version"], r["mode"], r["pairs"],
                                  f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "too few ratings")
                                 for r in rows])
         self.review_button.setEnabled(bool(rows))
+        newest = names[0] if names else None  # the name trained most recently
+        shown = [r for r in rows if r["name"] == newest]
+        self.chart.show_versions(newest or "", shown)
+        self.chart.setVisible(any(r["accuracy"] is not None for r in shown))  # nothing measured: the table says why
         self.summary.setText(f"{pairs} comparisons with a winner are stored." + (
             "" if pairs >= 20 else " Rate at least 20 for a held-out accuracy; the model can still be trained."))
 

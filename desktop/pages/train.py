@@ -23,12 +23,15 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from core.journey.estimate import estimate_sentence
+from core.journey.metric_words import iteration_line
+from core.journey.run_verdict import run_verdict
 from core.protocol import started_run
 from core.reward.verdict import verdict
 from core.store.models import base_models
 from core.store.prompts import training_sets
 from core.store.reward_models import find_reward_model, reward_model_names
-from core.store.runs import find_run, iterations, list_runs
+from core.store.runs import find_run, iterations, list_runs, measured_rounds
 from core.settings import declared
 from core.superhf.config import SuperHFConfig, defaults_for
 from desktop.pages.base import Page, esc
@@ -86,22 +89,31 @@ class TrainPage(Page):
         controls = QHBoxLayout()
         self.start_button = QPushButton("Start training", objectName="start-training")
         self.cancel_button = QPushButton("Cancel", objectName="cancel-training", enabled=False)
-        self.resume_runs = QComboBox(objectName="resumable-runs")
-        self.resume_button = QPushButton("Resume", objectName="resume-training")
+        # stopped runs to resume: shown only when there is one
+        self.resume_label = QLabel("  Stopped runs:", visible=False)
+        self.resume_runs = QComboBox(objectName="resumable-runs", visible=False)
+        self.resume_button = QPushButton("Resume", objectName="resume-training", visible=False)
         self.start_button.clicked.connect(self.start_training)
         self.cancel_button.clicked.connect(self.cancel)
         self.resume_button.clicked.connect(lambda: self.resume(self.resume_runs.currentData()))
-        for w in (self.start_button, self.cancel_button, QLabel("  Stopped runs:"), self.resume_runs,
-                  self.resume_button):
+        for w in (self.start_button, self.cancel_button, self.resume_label, self.resume_runs, self.resume_button):
             controls.addWidget(w)
         controls.addStretch()
         self.layout_.addLayout(controls)
-        self.progress = QProgressBar(objectName="train-progress", textVisible=True)
+        self.estimate = QLabel(objectName="train-estimate", wordWrap=True)  # before a run: how long it will take
+        self.progress = QProgressBar(objectName="train-progress", textVisible=True, visible=False)  # while one runs
         self.phase = QLabel("Not running.", objectName="train-phase")
+        self.verdict = QLabel(objectName="train-verdict", wordWrap=True, visible=False)  # after: what changed
+        self.verdict.setStyleSheet("background: #eef5ee; padding: 6px; border-radius: 4px;")
         self.warning = QLabel(objectName="train-warning", wordWrap=True, visible=False)
         self.warning.setStyleSheet("color: #8a3b00; background: #fff3e0; padding: 6px; border-radius: 4px;")
-        for w in (self.progress, self.phase, self.warning):
+        for w in (self.estimate, self.progress, self.phase, self.verdict, self.warning):
             self.layout_.addWidget(w)
+        self.measured: list[dict] = []  # the rounds this workspace measured for the chosen model
+        self.model.currentTextChanged.connect(self._read_measured)
+        for box in self.fields.values():
+            if isinstance(box, (QSpinBox, QDoubleSpinBox)):
+                box.valueChanged.connect(self._show_estimate)
 
         charts = QHBoxLayout()
         self.reward_chart = MetricChart("Reward", [("reward_mean", "all answers"), ("kept_reward_mean", "kept"),
@@ -126,6 +138,7 @@ class TrainPage(Page):
         self.job = None
         self.run_name = None
         self.started_at = 0.0
+        self.live_log = False  # the Log holds this session's output, not a stored run's rounds
         self.refresh()
 
     def set_hardware(self, device: str) -> None:
@@ -166,15 +179,37 @@ class TrainPage(Page):
             if r["status"] != "finished":
                 self.resume_runs.addItem(f"{r['name']} ({r['status']})", r["name"])
         running = self.job is not None and self.job.running
-        self.resume_button.setEnabled(self.resume_runs.count() > 0 and not running)
+        stopped = self.resume_runs.count() > 0
+        for w in (self.resume_label, self.resume_runs, self.resume_button):
+            w.setVisible(stopped)
+        self.resume_button.setEnabled(stopped and not running)
         ready = bool(models and rewards and sets)
         self.start_button.setEnabled(ready and not running)
         self.start_button.setToolTip("" if ready else "Needs a model, a reward model and training prompts first.")
+        self._read_measured(self.model.currentText())
         if not running and self.run_name is None and runs:
             self.show_run(runs[-1]["name"])  # the newest: list_runs is oldest first
 
+    def _read_measured(self, model: str) -> None:
+        """The rounds measured for ``model`` here (a small read), for the estimate."""
+        if not model:
+            self.measured = []
+        else:
+            with self.studio.store() as store:
+                self.measured = measured_rounds(store, model)
+        self._show_estimate()
+
+    def _show_estimate(self) -> None:
+        """How long a run with the settings shown will take on this computer; hidden while one
+        runs (the progress line has its own estimate then) or when none can start."""
+        running = self.job is not None and self.job.running
+        config = {name: box.value() for name, box in self.fields.items() if isinstance(box, (QSpinBox, QDoubleSpinBox))}
+        self.estimate.setText(estimate_sentence(config, self.measured))
+        self.estimate.setVisible(not running and self.start_button.isEnabled())
+
     def show_run(self, name: str) -> None:
-        """Draw a stored run's iterations (the charts of a run that ended or was interrupted)."""
+        """Draw a stored run's iterations (the charts of a run that ended or was interrupted);
+        its Log shows each stored round's figures, unless this session's output is there."""
         with self.studio.store() as store:
             row = find_run(store, name)
             its = iterations(store, row["id"]) if row else []
@@ -184,13 +219,24 @@ class TrainPage(Page):
             self._plot(it["iteration"], it)
         if row is not None and self.job is None:
             done = max((it["iteration"] for it in its), default=0)
-            total = json.loads(row["config"]).get("iterations")
+            config = json.loads(row["config"])
+            total = config.get("iterations")
             self.phase.setText(f"Run “{name}”: {row['status']}, {done} of {total} iterations done.")
             last = its[-1] if its else {}
             if last.get("example"):
                 self.example.setPlainText(f"Prompt: {last['example']['prompt']}\n\n{last['example']['completion']}")
             if last.get("warnings"):
                 self._warn(last["warnings"][-1])
+            self._show_verdict(its if row["status"] == "finished" else [], config)
+            if not self.live_log:
+                self.log.setPlainText("\n".join(
+                    [f"Run “{name}” as stored, round by round:"] + [iteration_line(it["iteration"], total, it) for it in its]
+                    + ["", "Runs started from this app also keep their full log in studio.log, in the workspace folder."]))
+
+    def _show_verdict(self, its: list[dict], config: dict) -> None:
+        """What a finished run changed, in plain words (hidden for a run that did not finish)."""
+        self.verdict.setText(run_verdict(its, config.get("prompts_per_iteration")) if its else "")
+        self.verdict.setVisible(bool(its))
 
     def offer_resume(self) -> None:
         """At start-up: a run that was interrupted (the app or the computer stopped) is offered."""
@@ -217,6 +263,8 @@ class TrainPage(Page):
     def start_training(self) -> None:
         for chart in (self.reward_chart, self.kl_chart, self.diversity_chart):
             chart.clear()
+        if not self.live_log:  # a stored run's rounds give way to the new run's output (a resumed run keeps them)
+            self.log.clear()
         self._launch("Training", self._args())
 
     def resume(self, name) -> None:
@@ -231,16 +279,18 @@ class TrainPage(Page):
             return
         self.job, self.run_name, self.started_at = job, None, time.monotonic()
         self.warning.hide()
+        self.verdict.hide()
+        self.live_log = True
         self.log.appendPlainText(f"— {title} —")
         job.progress.connect(self._progress)
         job.log_line.connect(self._log_line)
-        job.succeeded.connect(lambda result: self._ended(f"Finished: {len(result.get('iterations', [])) - 1} "
-                                                         "iterations stored."))
+        job.succeeded.connect(self._finished)
         job.cancelled.connect(lambda: self._ended("Cancelled. Finished iterations are stored; resume to go on."))
         job.failed.connect(lambda message, details: (self._ended(message), show_error(self, message, details)))
         self.cancel_button.setEnabled(True)
         self.phase.setText("Starting: loading the model…")
         self.progress.setRange(0, 0)
+        self.progress.show()
         self.refresh()
 
     def cancel(self) -> None:
@@ -294,10 +344,16 @@ class TrainPage(Page):
             self.kl_chart.add(iteration, metrics)
             self.diversity_chart.add(iteration, metrics)
 
+    def _finished(self, result: dict) -> None:
+        its = result.get("iterations", [])
+        self._ended(f"Finished: {len(its) - 1} iterations stored.")
+        with self.studio.store() as store:
+            row = find_run(store, result.get("run", ""))
+        self._show_verdict(its, json.loads(row["config"]) if row else {})
+
     def _ended(self, text: str) -> None:
         self.phase.setText(text)
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if text.startswith("Finished") else 0)
+        self.progress.hide()  # no bar beside "finished" or "cancelled": the line says it
         self.cancel_button.setEnabled(False)
         self.job = None
         self._iteration = (0, 0)
