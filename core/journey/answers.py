@@ -10,7 +10,7 @@ from core.sampling.generation import Completion, SamplingSettings, sample
 from core.models.importing import load_model
 from core.models.loading import LoadedModel
 from core.progress import CancelToken, ProgressCallback
-from core.store.prompts import parse_prompts, prompts_of
+from core.store.prompts import auto_split, parse_prompts, prompts_of
 from core.store.database import Store, now, to_json
 from core.store.generations import add_generations
 from core.store.models import get_model
@@ -20,7 +20,7 @@ def resolve_prompts(store: Store, source: str, split: Optional[str] = None) -> l
     """(prompt id or None, text) for a prompts file or the name of a stored prompt set."""
     path = Path(source).expanduser()
     if path.is_file():
-        return [(None, text) for text, s in parse_prompts(path) if split is None or s == split]
+        return [(None, text) for text, s in parse_prompts(path) if split is None or (s or auto_split(text)) == split]
     return [(row["id"], row["text"]) for row in prompts_of(store, source, split)]
 
 

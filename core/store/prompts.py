@@ -12,7 +12,8 @@ from core.records import read_records, require_text
 from core.store.database import Store, now
 
 SPLITS = ("train", "eval")
-EVAL_SHARE = 10  # without a split given, about 1 prompt in this many goes to evaluation
+EVAL_SHARE = 10  # without a split given, about 1 prompt in this many goes to evaluation...
+MIN_SET_FOR_EVAL = 10  # ...once the set holds this many: 2 typed prompts are both for training
 
 
 def auto_split(text: str) -> str:
@@ -22,17 +23,18 @@ def auto_split(text: str) -> str:
     return "eval" if int.from_bytes(digest[:4], "big") % EVAL_SHARE == 0 else "train"
 
 
-def parse_prompts(path: Path, split: Optional[str] = None) -> list[tuple[str, str]]:
-    """(text, split) of every prompt in a file, or an error naming the first bad line."""
+def parse_prompts(path: Path, split: Optional[str] = None) -> list[tuple[str, Optional[str]]]:
+    """(text, split) of every prompt in a file, or an error naming the first bad line; the
+    split is None where the file and ``split`` leave it to ``add_prompts``."""
     path = Path(path)
     if split is not None and split not in SPLITS:
         raise InputError(f"The split must be 'train' or 'eval', not '{split}'.")
     parsed = []
     for n, record in read_records(path, text_field="prompt"):
         text = require_text(path.name, n, record, "prompt").strip()
-        row_split = split or record.get("split") or auto_split(text)
-        row_split = row_split.strip() if isinstance(row_split, str) else row_split
-        if row_split not in SPLITS:
+        row_split = split or record.get("split") or None
+        row_split = (row_split.strip() or None) if isinstance(row_split, str) else row_split
+        if row_split is not None and row_split not in SPLITS:
             raise InputError(f"{path.name} line {n}: split must be 'train' or 'eval', not {row_split!r}.")
         parsed.append((text, row_split))
     return parsed
@@ -47,15 +49,32 @@ def import_prompts(store: Store, path: Path, *, set_name: Optional[str] = None,
     return add_prompts(store, parsed, set_name or path.stem)
 
 
-def parse_typed(text: str) -> list[tuple[str, str]]:
+def parse_typed(text: str) -> list[tuple[str, None]]:
     """Prompts typed or pasted one per line (blank lines ignored), split as on import."""
     lines = [line.strip() for line in text.splitlines()]
-    return [(line, auto_split(line)) for line in lines if line]
+    return [(line, None) for line in lines if line]
 
 
-def add_prompts(store: Store, parsed: list[tuple[str, str]], set_name: str) -> dict:
-    """Add (text, split) prompts to a set, creating it if needed; prompts already in the set
-    are left as they are."""
+def _resolve_splits(store: Store, parsed: list[tuple[str, Optional[str]]], set_id: Optional[int]) -> list:
+    """Splits for the prompts given none: the side the same text has in another set (a prompt
+    is never trained on in one set and evaluated in another); else by its hash
+    (``auto_split``), evaluation only once the set will hold ``MIN_SET_FOR_EVAL`` prompts."""
+    known = {}
+    for start in range(0, len(parsed), 500):  # SQLite caps the number of ? in one statement
+        texts = [t for t, _ in parsed[start:start + 500]]
+        known.update((r["text"], r["split"]) for r in store.all(
+            f"SELECT text, min(split) AS split FROM prompts WHERE text IN ({','.join('?' for _ in texts)}) "
+            "GROUP BY text", texts))
+    have = store.one("SELECT count(*) AS n FROM prompts WHERE set_id = ?", [set_id])["n"] if set_id else 0
+    new = {t for t, _ in parsed} - (set(r["text"] for r in store.all(
+        "SELECT text FROM prompts WHERE set_id = ?", [set_id])) if set_id else set())
+    small = have + len(new) < MIN_SET_FOR_EVAL
+    return [(t, s or known.get(t) or ("train" if small else auto_split(t))) for t, s in parsed]
+
+
+def add_prompts(store: Store, parsed: list[tuple[str, Optional[str]]], set_name: str) -> dict:
+    """Add (text, split) prompts to a set, creating it if needed (a split of None: chosen by
+    ``_resolve_splits``); prompts already in the set are left as they are."""
     set_name = (set_name or "").strip()
     if not parsed:
         raise InputError("There are no prompts to add: type or paste one per line.")
@@ -64,6 +83,7 @@ def add_prompts(store: Store, parsed: list[tuple[str, str]], set_name: str) -> d
     added = {"train": 0, "eval": 0}
     with store.transaction() as db:
         row = store.one("SELECT id FROM prompt_sets WHERE name = ?", [set_name])
+        parsed = _resolve_splits(store, parsed, row["id"] if row else None)
         set_id = row["id"] if row else db["prompt_sets"].insert({"name": set_name, "created_at": now()}).last_pk
         stamp = now()
         for text, row_split in parsed:

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -23,7 +24,8 @@ from desktop.studio import guard
 class PromptsPage(Page):
     title = "2  Prompts"
     purpose = ("The questions and tasks your model should handle well. About one prompt in ten is kept "
-               "aside for evaluation, so you can see whether tuning helps on prompts it never trained on.")
+               "aside for evaluation (once a set has 10 or more), so you can see whether tuning helps on prompts "
+               "it never trained on.")
 
     def __init__(self, studio):
         super().__init__(studio)
@@ -37,8 +39,12 @@ class PromptsPage(Page):
         self.typed.setPlaceholderText("How do I reset my password?\nWrite a polite reply to a late delivery complaint.")
         row = QHBoxLayout()
         self.set_name = QLineEdit("my prompts", objectName="set-name")
+        self.set_name.setToolTip("Prompts are kept in named sets; typing an existing set's name adds to it.")
         self.add_button = QPushButton("Add to set", objectName="add-prompts")
         self.add_button.clicked.connect(self.add_typed)
+        name_label = QLabel("Set name:", objectName="set-name-label")
+        name_label.setBuddy(self.set_name)
+        row.addWidget(name_label)
         row.addWidget(self.set_name)
         row.addWidget(self.add_button)
         box.addWidget(self.typed)

@@ -5,6 +5,7 @@ import shutil
 import sqlite3
 
 import pytest
+import sqlite_utils
 
 from conftest import superhf
 from core.store.doctor import check_workspace
@@ -18,17 +19,24 @@ from core.superhf.config import SuperHFConfig
 def test_an_existing_database_is_backed_up_before_its_schema_changes(home, tiny_model):
     with open_store(home) as store:
         assert not (home / "backups").exists()  # a current database is not copied on every open
-        last = MIGRATIONS[-1].__name__
-        store.db.execute("DELETE FROM _migrations WHERE name = ?", [last])  # as if written before the newest one
-        store.db.execute("DROP TABLE comparisons")
-        store.db.conn.commit()
+    db_path = home / "superhf.db"
+    db_path.unlink()  # as if written before the newest migration: every one but the last
+    old = sqlite_utils.Database(db_path)
+    old.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for fn in MIGRATIONS[:-1]:
+        fn(old)
+        old.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, 't')", [fn.__name__])
+    old.execute("INSERT INTO models (name, kind, source, path, created_at) VALUES ('tiny', 'folder', 's', 'p', 't')")
+    old.conn.commit()
+    old.close()
+    last = MIGRATIONS[-1].__name__
     with open_store(home) as store:  # migrates again, after a backup
         assert store.one("SELECT 1 FROM _migrations WHERE name = ?", [last])
     backups = list((home / "backups").glob("superhf-*.db"))
     assert len(backups) == 1
     copy = sqlite3.connect(str(backups[0]))
     assert copy.execute("SELECT name FROM models").fetchall() == [("tiny",)]  # the data, before the change
-    assert "comparisons" not in {r[0] for r in copy.execute("SELECT name FROM sqlite_master")}
+    assert last not in {r[0] for r in copy.execute("SELECT name FROM _migrations")}
     copy.close()
 
 

@@ -3,6 +3,7 @@
 
 from gui_helpers import close_dialogs, dialogs, wait_idle
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
 
 from core.store.database import open_store
 
@@ -54,7 +55,9 @@ def test_typed_prompts_are_added_and_home_counts_them(qtbot, window, tiny_model_
     close_dialogs()
     window.show_page("home")
     state = window.pages["home"].state.text()
-    assert "Prompts" in state and ("2 for training" in state or "1 for training" in state)
+    assert "2 for training, 0 for evaluation" in state  # two typed prompts are both kept for training
+    label = page.findChild(QLabel, "set-name-label")
+    assert label.text() == "Set name:" and label.buddy() is page.set_name
 
 
 def test_one_job_at_a_time_and_cancel_from_the_status_bar(qtbot, window, tiny_model_dir):

@@ -116,8 +116,21 @@ def test_automatic_split_is_stable_across_files_and_orders(store, tmp_path):
     assert first == {p: auto_split(p) for p in prompts}
     n_eval = sum(s == "eval" for s in first.values())
     assert 5 <= n_eval <= 40  # about one in ten, and both sides are used
-    # the parse alone agrees too: nothing depends on the store or on earlier imports
-    assert dict(parse_prompts(backward)) == first
+    assert set(dict(parse_prompts(backward)).values()) == {None}  # the parse leaves the split to the store
+
+
+def test_a_small_set_keeps_every_prompt_for_training_and_a_known_prompt_keeps_its_side(store):
+    from core.store.prompts import EVAL_SHARE, MIN_SET_FOR_EVAL, add_prompts, parse_typed
+
+    hashed_eval = [t for t in (f"Question {i}?" for i in range(200)) if auto_split(t) == "eval"][:2]
+    add_prompts(store, parse_typed("\n".join(hashed_eval)), "typed")
+    assert set(splits(store, "typed").values()) == {"train"}  # 2 typed prompts: none held back
+    add_prompts(store, [(t, None) for t in (f"Question {i}?" for i in range(200))], "big")
+    big = splits(store, "big")
+    assert all(big[t] == "train" for t in hashed_eval)  # the same text keeps the side it has elsewhere
+    others = {t: s for t, s in big.items() if t not in hashed_eval}
+    assert others == {t: auto_split(t) for t in others} and "eval" in others.values()
+    assert MIN_SET_FOR_EVAL == EVAL_SHARE == 10
 
 
 # ---------------------------------------------------------------- re-imports
