@@ -113,7 +113,7 @@ def bench_generate(store: Store, *, model: Optional[str] = None, n_prompts: int 
         with open_store(home) as scratch:
             import_model(scratch, model_dir, name=name)
         ours_json, ours_wall = _run([sys.executable, "-m", "core.cli.main", "--home", str(home), "--json", "generate",
-                                     "--model", name, "--prompts", str(tmp / "prompts.jsonl"), "--n", str(n),
+                                     "--model", name, "--prompts", str(tmp / "prompts.jsonl"), "--answers", str(n),
                                      "--max-new-tokens", str(max_new_tokens), "--seed", str(seed),
                                      "--precision", precision, "--out", str(tmp / "answers.jsonl"),
                                      *(["--batch-size", str(batch_size)] if batch_size else [])])

@@ -62,6 +62,12 @@ def _commands(parser: argparse.ArgumentParser):
                     else [sub]
 
 
+def _old_name(parser: argparse.ArgumentParser, flag: str, dest: str, kind) -> None:
+    """An option's former spelling, still understood and no longer listed: one name per
+    concept in --help (``--n`` was answers in one command and pairs in another)."""
+    parser.add_argument(flag, dest=dest, type=kind, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
 def build_parser() -> Parser:
     from core.cli.options import add_config_arguments
     from core.journey.pair_queue import RATING_TEMPERATURE
@@ -97,7 +103,8 @@ def build_parser() -> Parser:
     gen.add_argument("--model", required=True)
     gen.add_argument("--prompts", required=True, help="a prompts file or a prompt set name")
     gen.add_argument("--split", choices=["train", "eval"], help="only this split of the prompts")
-    gen.add_argument("--n", type=int, default=2, help="answers per prompt (default 2)")
+    gen.add_argument("--answers", type=int, default=2, help="answers per prompt (default 2)")
+    _old_name(gen, "--n", "answers", int)
     gen.add_argument("--max-new-tokens", type=int, default=64)
     gen.add_argument("--temperature", type=float, default=1.0, help="1 samples the model as it is; 0 is greedy")
     gen.add_argument("--top-p", type=float, default=0.95)
@@ -146,7 +153,8 @@ def build_parser() -> Parser:
     rate = sub.add_parser("rate", help="choose pairs to rate and answer them").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     rn = rate.add_parser("next", help="print the next pairs to rate, as JSONL")
-    rn.add_argument("--n", type=int, default=10, help="pairs (default 10)")
+    rn.add_argument("--pairs", type=int, default=10, help="pairs (default 10)")
+    _old_name(rn, "--n", "pairs", int)
     rn.add_argument("--prompts", help="prompt set or file (default: every stored prompt)")
     rn.add_argument("--split", choices=["train", "eval"], default="train")
     rn.add_argument("--model", help="model that writes missing answers (default: the latest base model)")
@@ -185,7 +193,7 @@ def build_parser() -> Parser:
         dest="action", required=True, parser_class=Parser)
     cp = compare.add_parser("prepare", help="answer evaluation prompts with both models, sides shuffled")
     cp.add_argument("run")
-    cp.add_argument("--prompts", type=int, default=16, help="evaluation prompts (default 16)")
+    cp.add_argument("--eval-prompts", type=int, default=16, help="how many evaluation prompts (default 16)")
     cp.add_argument("--seed", type=int, default=0)
     compare.add_parser("stats", help="the tuned model's win rate so far").add_argument("run")
     sub.add_parser("device", help="the device training would use")
@@ -197,8 +205,9 @@ def build_parser() -> Parser:
         dest="action", required=True, parser_class=Parser)
     bg = bench.add_parser("generate", help="our sampling against plain transformers generate")
     bg.add_argument("--model", help="workspace model (default: the starter, imported if needed)")
-    bg.add_argument("--prompts", type=int, default=16, help="number of starter prompts")
-    bg.add_argument("--n", type=int, default=4, help="answers per prompt")
+    bg.add_argument("--prompt-count", type=int, default=16, help="how many starter prompts (default 16)")
+    bg.add_argument("--answers", type=int, default=4, help="answers per prompt (default 4)")
+    _old_name(bg, "--n", "answers", int)
     bg.add_argument("--max-new-tokens", type=int, default=64)
     bg.add_argument("--batch-size", type=int, help="for both sides (default: ours chooses; plain gets the same)")
     bg.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto", help="ours only")

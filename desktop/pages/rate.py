@@ -184,7 +184,7 @@ class RatePage(Page):
         with self.studio.store() as store:
             if not count_models(store) or not has_train_prompts(store):
                 return False
-        self.preparing = self.studio.run_command("Preparing pairs to rate", ["rate", "next", "--n", str(BATCH)],
+        self.preparing = self.studio.run_command("Preparing pairs to rate", ["rate", "next", "--pairs", str(BATCH)],
                                                  background=True)
         self.preparing.progress.connect(
             lambda e: self.status.setText(f"Preparing answers to rate: {e.stage} {e.done} / {e.total}…")

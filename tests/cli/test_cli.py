@@ -90,7 +90,7 @@ def test_generate_writes_stores_and_repeats_with_a_seed(home, tmp_path, tiny_mod
     ok("prompts", "import", str(write_jsonl(tmp_path / "p.jsonl", [{"prompt": p} for p in prompts])),
        "--set", "demo", home=home)
     out = tmp_path / "out.jsonl"
-    args = ["generate", "--model", "tiny", "--prompts", "demo", "--n", "2", "--max-new-tokens", "8",
+    args = ["generate", "--model", "tiny", "--prompts", "demo", "--answers", "2", "--max-new-tokens", "8",
             "--seed", "3"]
 
     first = ok("--json", *args, "--out", str(out), home=home)
@@ -165,7 +165,7 @@ def test_generate_with_unknown_model(home, tmp_path, tiny_model_dir):
     import_tiny(home, tiny_model_dir)
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "hello"}])
     out = tmp_path / "out.jsonl"
-    result = superhf("generate", "--model", "ghost", "--prompts", str(prompts), "--n", "1",
+    result = superhf("generate", "--model", "ghost", "--prompts", str(prompts), "--answers", "1",
                      "--max-new-tokens", "4", "--out", str(out), home=home)
     line = assert_one_line_error(result, "ghost", code=1)
     assert "tiny" in line  # names the models there are
@@ -174,7 +174,7 @@ def test_generate_with_unknown_model(home, tmp_path, tiny_model_dir):
 
 
 def test_generate_with_unknown_prompt_set(home):
-    result = superhf("generate", "--model", "tiny", "--prompts", "nothing-here", "--n", "1", home=home)
+    result = superhf("generate", "--model", "tiny", "--prompts", "nothing-here", "--answers", "1", home=home)
     assert_one_line_error(result, "nothing-here", code=1)
     assert counts(home)["generations"] == 0
 
@@ -197,7 +197,7 @@ def test_malformed_prompts_file(home, tmp_path):
 
 
 @pytest.mark.parametrize("argv", [
-    ["generate", "--model", "tiny", "--prompts", "x", "--n", "abc"],
+    ["generate", "--model", "tiny", "--prompts", "x", "--answers", "abc"],
     ["generate", "--prompts", "x"],
     ["prompts", "import", "p.txt", "--split", "test"],
     ["frobnicate"],

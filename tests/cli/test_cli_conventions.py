@@ -85,3 +85,22 @@ def test_status_says_where_the_workspace_stands_and_the_next_step(home, tmp_path
     assert main(["status", "--home", str(home)]) == 0
     out = capsys.readouterr().out
     assert "prompts: 2 to train on, 0 to evaluate with" in out and "reward model: none yet" in out
+
+
+def test_one_name_per_concept_with_former_spellings_understood_but_not_listed(capsys):
+    parser = build_parser()
+    assert parser.parse_args(["rate", "next", "--pairs", "3"]).pairs == 3
+    assert parser.parse_args(["rate", "next", "--n", "3"]).pairs == 3  # the former spelling
+    assert parser.parse_args(["rate", "next"]).pairs == 10
+    assert parser.parse_args(["generate", "--model", "m", "--prompts", "p", "--n", "5"]).answers == 5
+    assert parser.parse_args(["generate", "--model", "m", "--prompts", "p"]).answers == 2
+    assert parser.parse_args(["compare", "prepare", "run-1", "--eval-prompts", "8"]).eval_prompts == 8
+    assert parser.parse_args(["bench", "generate", "--prompt-count", "4"]).prompt_count == 4
+    for argv in (["rate", "next", "--help"], ["generate", "--help"], ["bench", "generate", "--help"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        listed = capsys.readouterr().out
+        assert "--n " not in listed and "--n N" not in listed
+    with pytest.raises(SystemExit):
+        parser.parse_args(["compare", "prepare", "run-1", "--prompts", "8"])  # a count is never --prompts
+    capsys.readouterr()

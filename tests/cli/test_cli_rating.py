@@ -19,7 +19,7 @@ def run(home, capsys, *argv) -> tuple[int, dict]:
 
 
 def test_pairs_can_be_answered_both_bad_or_with_a_written_answer_and_undone(ready_home, capsys):
-    code, shown = run(ready_home, capsys, "rate", "next", "--n", "2", "--max-new-tokens", "6", "--device", "cpu")
+    code, shown = run(ready_home, capsys, "rate", "next", "--pairs", "2", "--max-new-tokens", "6", "--device", "cpu")
     assert code == 0 and len(shown["pairs"]) == 2
     first, second = shown["pairs"]
     assert isinstance(first["a_ended"], bool) and isinstance(first["b_ended"], bool)

@@ -48,7 +48,7 @@ def test_rate_next_answer_and_stats(home, tiny_model_dir, tmp_path):
     superhf("model", "import", str(tiny_model_dir), "--name", "tiny", home=home, check=True)
     prompts = write_jsonl(tmp_path / "p.jsonl", [{"prompt": f"Prompt {i}?"} for i in range(3)])
     superhf("prompts", "import", str(prompts), "--split", "train", home=home, check=True)
-    shown = superhf("rate", "next", "--n", "2", "--max-new-tokens", "6", "--seed", "1", home=home, check=True)
+    shown = superhf("rate", "next", "--pairs", "2", "--max-new-tokens", "6", "--seed", "1", home=home, check=True)
     pairs = [json.loads(line) for line in shown.stdout.splitlines()]
     assert len(pairs) == 2 and all({"id", "prompt", "a", "b", "guess"} <= set(p) for p in pairs)
     answered = last_json(superhf("--json", "rate", "answer", str(pairs[0]["id"]), "a", home=home, check=True))

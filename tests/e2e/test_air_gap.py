@@ -16,13 +16,13 @@ def test_a_whole_journey_attempts_no_connection(home, tiny_model_dir, tmp_path):
         ("model", "import", str(tiny_model_dir), "--name", "tiny"),
         ("prompts", "import", str(write_jsonl(tmp_path / "p.jsonl", [{"prompt": f"Tell me about thing {i}."}
                                                                      for i in range(12)])), "--set", "things"),
-        ("generate", "--model", "tiny", "--prompts", "things", "--n", "2", "--max-new-tokens", "8",
+        ("generate", "--model", "tiny", "--prompts", "things", "--answers", "2", "--max-new-tokens", "8",
          "--out", str(tmp_path / "answers.jsonl")),
-        ("--json", "rate", "next", "--n", "12", "--max-new-tokens", "8"),
+        ("--json", "rate", "next", "--pairs", "12", "--max-new-tokens", "8"),
     ]
     for step in steps:
         superhf(*step, home=home, check=True)  # each call fails the test on any attempt at the network
-    pairs = last_json(superhf("--json", "rate", "next", "--n", "12", home=home, check=True))["pairs"]
+    pairs = last_json(superhf("--json", "rate", "next", "--pairs", "12", home=home, check=True))["pairs"]
     for i, p in enumerate(pairs):
         superhf("rate", "answer", str(p["id"]), "a" if i % 2 else "b", home=home, check=True)
     for step in [("reward", "train"),

@@ -150,7 +150,7 @@ CASES = [
     ("an unknown reward model", _args("train", "--model", "tiny", "--reward", "nope", "--prompts", "qs",
                                       "--iterations", "1"), "No reward model"),
     ("a bad run name", _args(*TRAIN, "--iterations", "1", "--name", "../../etc"), "letters, digits"),
-    ("no answers per prompt", _args("generate", "--model", "tiny", "--prompts", "qs", "--n", "0"), "at least 1"),
+    ("no answers per prompt", _args("generate", "--model", "tiny", "--prompts", "qs", "--answers", "0"), "at least 1"),
     ("absurd answer length", _args("generate", "--model", "tiny", "--prompts", "qs", "--max-new-tokens", "100000"),
      "8192"),
     ("top-p above one", _args("generate", "--model", "tiny", "--prompts", "qs", "--top-p", "2"), "top_p"),

@@ -62,7 +62,7 @@ def bench_generate(args: Namespace) -> dict:
     run = _bench("generate").bench_generate
 
     with open_store(args.home) as store:
-        result = run(store, model=args.model, n_prompts=args.prompts, n=args.n,
+        result = run(store, model=args.model, n_prompts=args.prompt_count, n=args.answers,
                      max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, seed=args.seed,
                      precision=args.precision, say=lambda t: say(args, t))
     return result

@@ -80,7 +80,7 @@ def generate(args: Namespace) -> dict:
         if not prompts:
             raise InputError(f"'{args.prompts}' has no {args.split or ''} prompts.".replace("  ", " "))
         stats: dict = {}
-        rows = generate_answers(store, args.model, prompts, args.n, settings, device=args.device,
+        rows = generate_answers(store, args.model, prompts, args.answers, settings, device=args.device,
                                 on_progress=progress_printer(args), stats=stats)
     if stats.get("seconds"):  # on stderr when stdout carries the answers
         line = (f"Sampled {stats['tokens']} tokens in {stats['seconds']:.1f} s ({stats['tokens'] / stats['seconds']:.0f} "
@@ -205,7 +205,7 @@ def rate_next(args: Namespace) -> dict:
         if not prompts:
             raise InputError("There are no prompts to rate answers to. Import some: superhf prompts import FILE")
         settings = SamplingSettings(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
-        pairs = next_pairs(store, prompts, args.n, reward=args.reward, model=args.model, candidates=args.candidates,
+        pairs = next_pairs(store, prompts, args.pairs, reward=args.reward, model=args.model, candidates=args.candidates,
                            settings=settings, device=args.device, on_progress=progress_printer(args))
     shown = [{"id": p["id"], "prompt": p["prompt"], "a": p["a"], "b": p["b"], "generation_a": p["generation_a"],
               "generation_b": p["generation_b"], "a_ended": bool(p["a_finished"]), "b_ended": bool(p["b_finished"]),

@@ -142,7 +142,7 @@ def compare_prepare(args: Namespace) -> dict:
     from core.journey.compare import prepare_comparison
 
     with open_store(args.home) as store:
-        shown = prepare_comparison(store, args.run, args.prompts, seed=args.seed, device=args.device,
+        shown = prepare_comparison(store, args.run, args.eval_prompts, seed=args.seed, device=args.device,
                                    on_progress=progress_printer(args))
     say(args, f"{len(shown)} pairs of answers wait to be compared (superhf compare stats {args.run}).")
     return {"run": args.run, "open": len(shown)}

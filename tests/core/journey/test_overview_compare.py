@@ -120,7 +120,7 @@ def test_progress_can_be_read_as_json_lines(home, tiny_model_dir, tmp_path):
     superhf("model", "import", str(tiny_model_dir), "--name", "tiny", home=home, check=True)
     prompts = tmp_path / "p.txt"
     prompts.write_text("Hello there\nWhy is the sky blue?\n")
-    result = superhf("--progress-json", "generate", "--model", "tiny", "--prompts", str(prompts), "--n", "2",
+    result = superhf("--progress-json", "generate", "--model", "tiny", "--prompts", str(prompts), "--answers", "2",
                      "--max-new-tokens", "4", "--out", str(tmp_path / "a.jsonl"), home=home, check=True)
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith('{"progress"')]
     assert events[0]["progress"] == "loading model" and events[0]["model"] == "tiny"

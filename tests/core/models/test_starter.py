@@ -29,7 +29,7 @@ def test_the_readme_walk_through_gives_answers_offline(starter_home, tmp_path):
     superhf("prompts", "import", str(starter_prompts_file()), "--set", "starter", home=starter_home, check=True)
     out = tmp_path / "answers.jsonl"
     result = superhf("--json", "generate", "--model", STARTER_NAME, "--prompts", "starter", "--split", "eval",
-                     "--n", "2", "--max-new-tokens", "24", "--out", str(out), home=starter_home, check=True)
+                     "--answers", "2", "--max-new-tokens", "24", "--out", str(out), home=starter_home, check=True)
     summary = last_json(result)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert summary["generated"] == len(lines) == 2 * summary["prompts"] > 0
@@ -54,7 +54,7 @@ def test_the_dequantised_folder_generates_what_the_gguf_does(starter_home):
 def test_bench_generate_reports_both_speeds(starter_home):
     with open_store(starter_home) as store:
         answers_before = store.count("generations")
-    result = superhf("--json", "bench", "generate", "--prompts", "2", "--n", "2", "--max-new-tokens", "8",
+    result = superhf("--json", "bench", "generate", "--prompt-count", "2", "--answers", "2", "--max-new-tokens", "8",
                      home=starter_home, check=True)
     figures = last_json(result)
     assert figures["model"] == STARTER_NAME
