@@ -2,9 +2,9 @@
 with the starter model, photographed page by page into ``resources/screenshots/``.
 
 Run under Xvfb: ``xvfb-run -a -s "-screen 0 1400x900x24" python packaging/screenshots.py``.
-Preparing the workspace takes a few minutes on a CPU (the starter's answers, a reward model
-from simulated ratings, a two-iteration run, a blind comparison); it is kept in
-``build/screenshot-home`` and reused by the next run.
+Preparing the workspace takes about 15 minutes on a 2-core CPU (120 ratings by a simulated
+person of consistent taste, a reward model, a run with the app's defaults, a blind
+comparison); it is kept in ``build/screenshot-home`` and reused by the next run.
 """
 
 from __future__ import annotations
@@ -18,38 +18,60 @@ HOME = ROOT / "build" / "screenshot-home"
 OUT = ROOT / "resources" / "screenshots"
 
 
+GUIDELINES = """**What a good answer does for our customers**
+
+1. Speaks to the reader ("you", "your"), not about itself.
+2. Gives steps as a numbered or bulleted list when there are steps.
+3. Is warm: a thank-you or an offer to help further is welcome.
+4. Never leaves a placeholder like [Name] in the text.
+
+When both answers are poor, press **B**; when you can write a better one, press **W**."""
+RATINGS = 120  # pairs rated by the simulated support lead, chosen by the app as for a person
+SEED = 7
+
+
 def prepare(home: Path) -> None:
-    from core.bench.superhf import simulated_ratings
-    from core.journey.compare import prepare_comparison
-    from core.models.importing import STARTER_NAME, import_model
-    from core.store.prompts import import_prompts
+    """The workspace a user has after a first session whose ratings follow one consistent,
+    sensible taste (the benchmarks' simulated support lead, whose rules are in
+    core/bench/rater.py): the starter, its prompts, written guidelines, 120 ratings of the
+    pairs the app chose, a reward model, a run with the app's default settings, a blind
+    comparison partly judged by the same taste, and pairs waiting to be rated."""
+    import random
+
+    from core.bench.journey import _rate
+    from core.bench.rater import SimulatedRater
+    from core.journey.compare import answer_comparison, open_comparisons, prepare_comparison
     from core.journey.rating import next_pairs
-    from core.store.ratings import add_ratings
+    from core.journey.training import start_run
+    from core.models.importing import STARTER_NAME, import_model
     from core.resources import starter_prompts_file
     from core.reward.versions import train_reward_model
-    from core.journey.training import start_run
     from core.store.database import open_store
-    from core.store.prompts import distinct_prompts
-    from core.superhf.run import run_superhf
+    from core.store.prompts import distinct_prompts, import_prompts
+    from core.store.texts import save_guidelines
     from core.superhf.config import SuperHFConfig
+    from core.superhf.run import run_superhf
 
     with open_store(home) as store:
         if store.count("comparisons"):
             return  # prepared by an earlier run
-        print("Preparing the screenshot workspace (a few minutes)…", flush=True)
+        print("Preparing the screenshot workspace (about 15 minutes on a 2-core CPU)…", flush=True)
         if not store.count("models"):
             import_model(store, starter=True)
         import_prompts(store, starter_prompts_file(), set_name="starter")
-        train = [text for _, text in distinct_prompts(store, "train")][:12]
-        add_ratings(store, simulated_ratings(store, STARTER_NAME, train, 40), source="app")
-        train_reward_model(store)
-        config = SuperHFConfig(iterations=3, prompts_per_iteration=8, superbatch_size=4)
-        run = start_run(store, model=STARTER_NAME, reward="reward", prompts="starter", config=config.to_dict(),
-                        name="first-run")
+        save_guidelines(store, GUIDELINES)
+        rater, rng = SimulatedRater(), random.Random(SEED)
+        _rate(store, STARTER_NAME, rater, RATINGS, rng, SEED, retrain_every=40, device=None,
+              on_progress=None, say=print)
+        train_reward_model(store, name="taste")
+        run = start_run(store, model=STARTER_NAME, reward="taste", prompts="starter",
+                        config=SuperHFConfig(seed=SEED).to_dict(), name="first-run")
         run_superhf(store, run["name"])
-        prepare_comparison(store, run["name"], n_prompts=6)
-        prompts = distinct_prompts(store, "train")
-        next_pairs(store, prompts[:6], 6)
+        prepare_comparison(store, run["name"], n_prompts=12, seed=SEED)
+        for shown in open_comparisons(store, run["name"])[:8]:  # some judged, some waiting
+            left = rater.prefers_a(shown["left"], shown["right"], rng)
+            answer_comparison(store, shown["id"], "left" if left else "right")
+        next_pairs(store, distinct_prompts(store, "train"), 6)
 
 
 def shoot(home: Path, out: Path) -> list[Path]:
