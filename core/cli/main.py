@@ -183,11 +183,16 @@ def build_parser() -> Parser:
     runs.add_parser("list", help="list runs")
     runs.add_parser("show", help="a run's settings and metrics per iteration").add_argument("run")
     sub.add_parser("resume", help="continue a run from its last finished iteration").add_argument("run")
-    ex = sub.add_parser("export", help="write a run's tuned model (or a model) as a Hugging Face folder")
+    ex = sub.add_parser("export", help="write a run's tuned model (or a model) as a Hugging Face folder or a GGUF file")
     ex.add_argument("source", help="a run name or a model name")
     ex.add_argument("outdir")
     ex.add_argument("--force", action="store_true", help="replace a non-empty folder")
     ex.add_argument("--adapter-only", action="store_true", help="only the LoRA adapter")
+    ex.add_argument("--format", choices=["safetensors", "gguf"], default="safetensors",
+                    help="safetensors: a folder transformers loads (default); gguf: one file for llama.cpp, "
+                         "Ollama and LM Studio, with an Ollama Modelfile")
+    ex.add_argument("--quant", choices=["f16", "q8_0"], default="f16",
+                    help="GGUF weights: f16 (default) or q8_0 (8-bit, about half the size)")
 
     compare = sub.add_parser("compare", help="blind comparison of a run's tuned model with its base").add_subparsers(
         dest="action", required=True, parser_class=Parser)

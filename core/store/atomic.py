@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
+from core.errors import InputError
+
 
 @contextmanager
 def atomic_folder(target: Path, *, scratch: Optional[Path] = None, prefix: Optional[str] = None) -> Iterator[Path]:
@@ -39,3 +41,24 @@ def atomic_folder(target: Path, *, scratch: Optional[Path] = None, prefix: Optio
             tmp.rename(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def free_bytes(folder: Path) -> int:
+    """Bytes free on the disk that holds ``folder`` (or its nearest existing parent)."""
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def check_room(folder: Path, needed: int, what: str) -> None:
+    """Refuse, before anything is written, to write ``what`` (about ``needed`` bytes) into
+    ``folder`` when its disk has less free."""
+    free = free_bytes(folder)
+    if free < needed:
+        raise InputError(f"Not enough free disk space for {what}: it needs about {_size(needed)} and "
+                         f"{folder} has {_size(free)} free. Free some space or choose a folder on another disk.")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"

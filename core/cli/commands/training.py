@@ -132,7 +132,7 @@ def export_command(args: Namespace) -> dict:
 
     with open_store(args.home) as store:
         result = export(store, args.source, Path(args.outdir), force=args.force, adapter_only=args.adapter_only,
-                        device=args.device)
+                        device=args.device, fmt=args.format, quant=args.quant)
     say(args, f"Exported '{result['source']}' to {result['path']}.")
     return result
 
