@@ -1,4 +1,5 @@
-"""Export: the tuned model as a Hugging Face folder that plain transformers loads."""
+"""Export: the tuned model as a Hugging Face folder that plain transformers loads, or as one
+GGUF file (f16 or q8_0) for Ollama, LM Studio and llama.cpp."""
 
 from __future__ import annotations
 
@@ -22,8 +23,14 @@ from desktop.pages.base import Page, esc
 
 class ExportPage(Page):
     title = "7  Export"
-    purpose = ("Write the tuned model to a folder: model.safetensors, its configuration, tokenizer and a model "
-               "card recording where it came from. Any program using Hugging Face transformers can load it.")
+    purpose = ("Write the tuned model to a folder with a model card recording where it came from: as "
+               "model.safetensors for any program using Hugging Face transformers, or as one GGUF file for "
+               "Ollama, LM Studio and other llama.cpp-based tools.")
+    FORMATS = [  # what the person picks -> the flags of 'superhf export'
+        ("A folder for transformers (safetensors)", ["--format", "safetensors"]),
+        ("One GGUF file, f16: for Ollama, LM Studio, llama.cpp", ["--format", "gguf", "--quant", "f16"]),
+        ("One GGUF file, q8_0: about half the size, nearly the same answers", ["--format", "gguf", "--quant", "q8_0"]),
+    ]
 
     def __init__(self, studio):
         super().__init__(studio)
@@ -37,6 +44,11 @@ class ExportPage(Page):
         row.addWidget(self.folder)
         row.addWidget(browse)
         form.addRow("Folder", row)
+        self.format = QComboBox(objectName="export-format")
+        for label, flags in self.FORMATS:
+            self.format.addItem(label, flags)
+        self.format.currentIndexChanged.connect(self._format_changed)
+        form.addRow("Format", self.format)
         self.merged = QRadioButton("The whole model, ready to use (LoRA merged)", checked=True)
         self.adapter = QRadioButton("Only the LoRA adapter (small; needs the base model to use)")
         form.addRow("What", self.merged)
@@ -53,6 +65,13 @@ class ExportPage(Page):
         self.summary.setPlaceholderText("What was written will be listed here.")
         self.layout_.addWidget(self.summary, 1)
         self.refresh()
+
+    def _format_changed(self) -> None:
+        """A GGUF file always holds the whole model: no adapter alone."""
+        gguf = "gguf" in self.format.currentData()
+        if gguf:
+            self.merged.setChecked(True)
+        self.adapter.setEnabled(not gguf)
 
     def refresh(self) -> None:
         with self.studio.store() as store:
@@ -83,6 +102,7 @@ class ExportPage(Page):
             box.open()
             return
         flags = (["--force"] if force else []) + (["--adapter-only"] if self.adapter.isChecked() else [])
+        flags += self.format.currentData()
         self.command(f"Exporting {source}", ["export", source, str(out), *flags], self._done)
 
     def _done(self, result: dict) -> None:
@@ -90,7 +110,12 @@ class ExportPage(Page):
         files = sorted(p for p in folder.rglob("*") if p.is_file())
         rows = "".join(f"<tr><td>{esc(p.relative_to(folder))}</td><td align='right'>{p.stat().st_size / 2**20:.1f} MiB"
                        "</td></tr>" for p in files)
+        if result.get("gguf"):
+            use = ("Run it in Ollama: <code>ollama create my-model -f Modelfile</code> in that folder, then "
+                   "<code>ollama run my-model</code>; or open the .gguf file in LM Studio. The folder's README.md "
+                   "says more.")
+        else:
+            use = f"Load it with <code>AutoModelForCausalLM.from_pretrained(\"{esc(folder)}\")</code>."
         self.summary.setHtml(f"<p>Exported <b>{esc(result['source'])}</b> to {esc(folder)}:</p>"
-                             f"<table cellpadding='3'>{rows}</table><p>Load it with "
-                             f"<code>AutoModelForCausalLM.from_pretrained(\"{esc(folder)}\")</code>.</p>")
+                             f"<table cellpadding='3'>{rows}</table><p>{use}</p>")
         self.studio.changed.emit()
