@@ -240,3 +240,37 @@ def test_llama3_rope_factors_follow_the_published_formula():
     assert factors.shape == (64,) and factors.dtype == np.float32
     assert factors[0] == 1.0 and factors[-1] == 8.0  # fast rotations kept, slow ones stretched 8 times
     assert np.all(np.diff(factors) >= 0)
+
+
+def test_a_sentencepiece_style_tokenizer_is_written_as_llama_cpp_reads_it(store, tmp_path):
+    """Mistral and Llama 2 spell words with '▁' and fall back to bytes: written as a 'llama'
+    vocabulary with scores and byte tokens, it tokenizes as the original does, bytes included."""
+    from transformers import LlamaTokenizer, MistralConfig
+
+    pieces = ["▁", "e", "h", "l", "o", "t", "w", "r", "d", "▁h", "▁t", "he", "ll", "▁the", "▁he", "llo", "▁hello",
+              "▁w", "or", "▁wor", "ld", "▁world"]
+    vocab = {t: i for i, t in enumerate(["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + pieces)}
+    merges = [("▁", "h"), ("▁", "t"), ("h", "e"), ("l", "l"), ("▁t", "he"), ("▁h", "e"), ("ll", "o"),
+              ("▁he", "llo"), ("▁", "w"), ("o", "r"), ("▁w", "or"), ("l", "d"), ("▁wor", "ld")]
+    folder = tmp_path / "spm"
+    tokenizer = LlamaTokenizer(vocab=vocab, merges=merges)
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = MistralConfig(vocab_size=288, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                           num_attention_heads=4, num_key_value_heads=2, bos_token_id=1, eos_token_id=2)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    import_model(store, folder, name="tiny-spm")
+    export(store, "tiny-spm", tmp_path / "gg", fmt="gguf")
+
+    reader = gguf.GGUFReader(tmp_path / "gg" / "tiny-spm-f16.gguf")
+    assert field(reader, "tokenizer.ggml.model") == "llama" and field(reader, "tokenizer.ggml.add_space_prefix")
+    types = field(reader, "tokenizer.ggml.token_type")
+    assert types[:4] == [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL, gguf.TokenType.BYTE]
+    assert types[-1] == gguf.TokenType.UNUSED and len(types) == 288  # padded to the model's rows
+    model, gguf_tokenizer, _ = load_gguf(tmp_path / "gg")
+    for text in ["hello the world!", "  hello\nworld", "héllo wörld"]:
+        assert gguf_tokenizer(text)["input_ids"] == tokenizer(text)["input_ids"], text
+    plain = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
+    ids = tokenizer("hello the world", return_tensors="pt")
+    with torch.no_grad():
+        assert greedy(model, ids) == greedy(plain, ids)
