@@ -37,7 +37,9 @@ def seed_pairs(home) -> None:
                                  "new_tokens": 5, "settings": "{}", "created_at": "2026-12-01T00:00:00+00:00"}
                                 for text, ended in ANSWERS])
         pool = candidate_pairs(store, ["What is tea?"])
-        queue_pairs(store, [(c, None) for c in sorted(pool, key=lambda c: -c.ended)], None)
+        ended = {text for text, finished in ANSWERS if finished}
+        pool.sort(key=lambda c: -((c.a in ended) + (c.b in ended)))  # the pair with the answer that ended first
+        queue_pairs(store, [(c, None) for c in pool], None)
 
 
 def rate_page(qtbot, ready_window):
@@ -52,7 +54,7 @@ def rate_page(qtbot, ready_window):
 def test_answers_show_as_markdown_with_cut_off_marks_guidelines_and_progress(qtbot, ready_window):
     page = rate_page(qtbot, ready_window)
     first = page.current
-    assert (first["a_finished"], first["b_finished"]) == (1, 0)  # the pair with an answer that ended comes first
+    assert (first["a_finished"], first["b_finished"]) == (1, 0)
     assert "Tea is a drink" in page.left.toPlainText() and "**" not in page.left.toPlainText()  # rendered
     assert page.left_cut.isHidden() and not page.right_cut.isHidden()
     assert "No guidelines yet" in page.guidelines.toPlainText()

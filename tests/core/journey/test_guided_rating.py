@@ -1,5 +1,5 @@
 """Guided rating in the engine: "both bad" and "write a better answer" stored as ratings the
-reward model learns from and undone as a whole, answers that ended preferred, what counts
+reward model learns from and undone as a whole, answers that ended marked, what counts
 towards the rating goal, the history of ratings (filter, change, delete), the guidelines,
 and the migration that links old ratings to their pairs."""
 
@@ -9,7 +9,7 @@ import pytest
 from core.errors import InputError, NotFoundError
 from core.journey.answering import answer_pair, undo_pair
 from core.journey.overview import ENOUGH_PAIRS, STALE_AFTER, rating_goal
-from core.journey.pair_queue import ENDED_PREFERENCE, Candidate, candidate_pairs, open_pairs, queue_pairs, rank_pairs
+from core.journey.pair_queue import Candidate, candidate_pairs, open_pairs, queue_pairs, rank_pairs
 from core.reward.pairs import BOTH_BAD_SOURCE, COMPARE_SOURCE, WRITTEN_SOURCE, count_judgements, pairs_from_ratings
 from core.store.generations import add_generations
 from core.store.migrations import MIGRATIONS
@@ -92,14 +92,16 @@ def test_judgements_count_winners_and_scores_but_not_ties_skips_both_bad_or_comp
     assert count_judgements(store, after_id=newest) == 1
 
 
-def test_pairs_whose_answers_ended_move_ahead_but_not_past_much_better_ones():
-    cands = [Candidate("p", "a", str(i), ended=0) for i in range(8)]
-    ended = Candidate("p", "a", "ended", ended=2)
-    chosen = rank_pairs(cands + [ended], 3, keys=[0, 1, 2, 3, 4, 5, 6, 7, 5.5], per_prompt=3)
-    assert [c.b for c, _ in chosen] == ["0", "1", "ended"]  # from 7th to 3rd of 9
-    one = Candidate("p", "a", "one ended", ended=1)
-    (first, _), = rank_pairs(cands[:4] + [one], 1, keys=[0, 1, 2, 3, 0.5])
-    assert first.b == "one ended" and ENDED_PREFERENCE == 0.25  # level keys: the answer that ended wins
+def test_answers_that_ended_are_marked_but_do_not_move_pairs_ahead(store, tiny_model):
+    """Moving such pairs ahead skewed what the reward model learnt (see pair_queue.py): the
+    most different answers still come first, whether or not they ended."""
+    queued = queue(store, answers=(("Rocks fall slowly", 0), ("Tea is a drink, hot", 0), ("Birds sing at dawn.", 1),
+                                   ("Tea is a drink.", 1)))
+    assert [(p["a_finished"], p["b_finished"]) for p in queued] == [(0, 0), (0, 1), (0, 1), (0, 1), (0, 1), (1, 1)]
+    with store.transaction() as db:
+        db.execute("DELETE FROM pair_queue")  # candidates again
+    (first, _), = rank_pairs(candidate_pairs(store, ["What is tea?"]), 1)
+    assert {first.a, first.b} == {"Rocks fall slowly", "Tea is a drink, hot"}  # not the equally far pair that ended
 
 
 def test_the_rating_goal_counts_towards_the_next_reward_model_worth_training():
