@@ -102,6 +102,26 @@ def undo_comparison(store: Store, comparison_id: int) -> None:
             delete_rating(store, row["rating_id"])
 
 
+def win_verdict(rate: dict) -> str:
+    """What a blind comparison's win rate says, in plain words, with what to do next."""
+    from core.reward.verdict import pairs_needed
+
+    if not rate["judged"]:
+        return "No comparisons judged yet: pick the better answer of each pair, without knowing which model wrote it."
+    said = (f"The tuned model won {rate['wins']} and lost {rate['losses']} of {rate['judged']} comparisons"
+            + (f" ({rate['ties']} ties)" if rate["ties"] else "") + f": about {rate['low']:.0%}–{rate['high']:.0%} "
+            "of answers would go its way.")
+    if rate["low"] > 0.5:
+        return said + " You prefer it on prompts it never trained on: export it (page 7)."
+    if rate["high"] < 0.5:
+        return said + (" You prefer the original: the tuning moved away from your taste. Rate more answers (the "
+                       "reward model's disagreements first), train the reward model again, and run again.")
+    needed = pairs_needed(max(rate["rate"], 1 - rate["rate"]))
+    more = f" About {needed - rate['judged']} more judgements would tell a difference this size." \
+        if needed and needed - rate["judged"] <= 200 else ""
+    return said + " No clear difference yet." + more
+
+
 def win_rate(store: Store, run_name: str) -> dict:
     """How often the tuned answer won; a tie counts half. ``se`` is the standard error of the
     rate, ``low``/``high`` a 95% Wilson interval."""

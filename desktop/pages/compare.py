@@ -7,9 +7,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QPushButton, QTextBrowser
 
-from core.journey.compare import answer_comparison, open_comparisons, undo_comparison, win_rate
+from core.journey.compare import answer_comparison, open_comparisons, undo_comparison, win_rate, win_verdict
 from core.store.runs import checkpointed_runs
-from desktop.pages.base import Page, esc
+from desktop.pages.base import Page, esc, show_markdown
 from desktop.studio import guard
 
 
@@ -96,19 +96,15 @@ class ComparePage(Page):
             self.right.setPlainText("")
         else:
             self.prompt.setText(f"<b>Prompt:</b> {esc(self.current['prompt'])}")
-            self.left.setPlainText(self.current["left"])
-            self.right.setPlainText(self.current["right"])
+            show_markdown(self.left, self.current["left"])
+            show_markdown(self.right, self.current["right"])
         for b in self.choice_buttons:
             b.setEnabled(self.current is not None)
         self.undo_button.setEnabled(bool(self.answered))
 
     @staticmethod
     def _rate_text(rate: dict) -> str:
-        if not rate["judged"]:
-            return "No comparisons judged yet."
-        return (f"The tuned model won {rate['rate']:.0%} (95% range {rate['low']:.0%}–{rate['high']:.0%}) of "
-                f"{rate['judged']} comparisons: {rate['wins']} wins, {rate['losses']} losses, {rate['ties']} ties. "
-                "50% means no difference.")
+        return win_verdict(rate)
 
     def prepare(self) -> None:
         run = self.runs.currentText()

@@ -78,7 +78,7 @@ def test_from_an_empty_workspace_to_an_exported_model(qtbot, window, tiny_model_
     assert compare.current is not None
     compare.setFocus()
     qtbot.keyClick(compare, Qt.Key_Left)
-    assert "of 1 comparisons" in compare.result.text()
+    assert " of 1 comparisons" in compare.result.text() and "No clear difference yet" in compare.result.text()
 
     # 7. Export
     window.show_page("export")

@@ -150,10 +150,10 @@ def compare_prepare(args: Namespace) -> dict:
 
 @command("compare stats")
 def compare_stats(args: Namespace) -> dict:
-    from core.journey.compare import win_rate
+    from core.journey.compare import win_rate, win_verdict
 
     with open_store(args.home) as store:
         rate = win_rate(store, args.run)
-    say(args, "No comparisons judged yet." if rate["rate"] is None else
-        f"Tuned won {rate['rate']:.0%} (95% {rate['low']:.0%}-{rate['high']:.0%}) of {rate['judged']} comparisons.")
+    rate["verdict"] = win_verdict(rate)
+    say(args, rate["verdict"])
     return rate

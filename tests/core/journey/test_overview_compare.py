@@ -147,3 +147,25 @@ def test_json_progress_thins_a_flood_of_plain_steps_but_keeps_ends_and_details(c
     assert len(generating) < 100  # not a thousand lines
     assert generating[-1]["notice"].startswith("Out of memory")  # details are never dropped
     assert events[-1] == {"progress": "scoring", "done": 1, "total": 4}
+
+
+def test_the_win_rate_is_said_in_words_with_what_to_do_next():
+    from core.journey.compare import win_verdict
+
+    def rate(wins, losses, ties=0):
+        from core.reward.verdict import wilson
+
+        n = wins + losses + ties
+        r = (wins + ties / 2) / n
+        low, high = wilson(r * n, n)
+        return {"judged": n, "wins": wins, "losses": losses, "ties": ties, "rate": r, "low": low, "high": high}
+
+    assert win_verdict({"judged": 0}).startswith("No comparisons judged yet")
+    clear = win_verdict(rate(30, 6))
+    assert "won 30 and lost 6 of 36" in clear and "export it" in clear
+    worse = win_verdict(rate(5, 25))
+    assert "You prefer the original" in worse and "export" not in worse
+    unsure = win_verdict(rate(9, 7, 2))
+    assert "(2 ties)" in unsure and "No clear difference yet" in unsure and "more judgements" not in unsure
+    near = win_verdict(rate(14, 6))
+    assert "No clear difference yet. About" in near and "more judgements" in near
