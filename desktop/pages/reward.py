@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.reward.config import RewardSettings
-from core.store.ratings import count_chosen_pairs
+from core.reward.pairs import MIN_PAIRS_FOR_ACCURACY, count_judgements
 from core.store.reward_models import list_reward_models, reward_model_names
 from core.settings import declared
 from desktop.pages.base import Page, esc, fill_table, read_only_table
@@ -64,7 +64,7 @@ class RewardPage(Page):
         with self.studio.store() as store:
             rows = list_reward_models(store)
             names = reward_model_names(store)
-            pairs = count_chosen_pairs(store)
+            judged = count_judgements(store)  # pairs with a winner and 1-5 scores, as everywhere
         fill_table(self.table, [(r["name"], r["version"], r["mode"], r["pairs"],
                                  f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "too few ratings")
                                 for r in rows])
@@ -73,8 +73,9 @@ class RewardPage(Page):
         shown = [r for r in rows if r["name"] == newest]
         self.chart.show_versions(newest or "", shown)
         self.chart.setVisible(any(r["accuracy"] is not None for r in shown))  # nothing measured: the table says why
-        self.summary.setText(f"{pairs} comparisons with a winner are stored." + (
-            "" if pairs >= 20 else " Rate at least 20 for a held-out accuracy; the model can still be trained."))
+        self.summary.setText(f"{judged} ratings with a winner or a 1–5 score are stored." + (
+            "" if judged >= MIN_PAIRS_FOR_ACCURACY else f" Rate at least {MIN_PAIRS_FOR_ACCURACY} to measure how often "
+            "it agrees with you; it can still be trained."))
 
     def train(self) -> None:
         self.command("Training the reward model",
@@ -86,10 +87,10 @@ class RewardPage(Page):
 
     def _trained(self, result: dict) -> None:
         review = result["review"]
-        accuracy = ("not measured: too few ratings to hold some out" if result.get("accuracy") is None
-                    else f"{result['accuracy']:.1%} on {result['heldout_pairs']} held-out comparisons")
+        judged = result["verdict"]  # in plain words, with what to do next
         self.result.setText(f"Trained {esc(result['name'])} v{result['version']} on {result['train_pairs']} "
-                             f"comparisons in {result['seconds']:.0f} s. Accuracy: {accuracy}.")
+                            f"comparisons in {result['seconds']:.0f} s. {esc(judged['message'])}"
+                            + ("" if judged["better_than_chance"] else f"<br>{esc(judged['advice'])}"))
         self.show_disagreements(review)
         self.refresh()
 
