@@ -170,7 +170,7 @@ def decode(model, prompts: Sequence[Sequence[int]], repeats: Sequence[int], *, p
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate: padding does not shift positions
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    cache = _cache(out)
+    cache = model_cache(out)
     passes = 1
     rows = torch.repeat_interleave(torch.arange(len(prompts), device=device),
                                    torch.tensor(list(repeats), device=device))
@@ -208,7 +208,7 @@ def decode(model, prompts: Sequence[Sequence[int]], repeats: Sequence[int], *, p
         position = position + 1
         out = model(input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None],
                     cache=cache, use_cache=True)
-        cache = _cache(out)
+        cache = model_cache(out)
         logits = out.logits[:, -1]
         passes += 1
     if stats is not None:
@@ -217,6 +217,7 @@ def decode(model, prompts: Sequence[Sequence[int]], repeats: Sequence[int], *, p
     return [Decoded(sampled[r][:ends[r]], with_stop[r]) for r in range(total)]
 
 
-def _cache(out):
+def model_cache(out):
+    """The key/value cache a forward pass returned, under either name transformers has used."""
     cache = getattr(out, "cache", None)
     return cache if cache is not None else out.past_key_values
