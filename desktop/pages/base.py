@@ -68,15 +68,19 @@ class Page(QWidget):
             self.layout_.addWidget(line)
         studio.changed.connect(self._changed)
 
-    def button_row(self, buttons: list[tuple[str, str, object]]) -> None:
-        """A row of (text, object name, slot) buttons, left-aligned."""
+    def button_row(self, buttons: list[tuple[str, str, object]], layout=None) -> list[QPushButton]:
+        """A row of (text, object name, slot) buttons, left-aligned, at the end of ``layout``
+        (default: the page's)."""
         row = QHBoxLayout()
+        made = []
         for text, name, slot in buttons:
             button = QPushButton(text, objectName=name)
             button.clicked.connect(slot)
             row.addWidget(button)
+            made.append(button)
         row.addStretch()
-        self.layout_.addLayout(row)
+        (layout if layout is not None else self.layout_).addLayout(row)
+        return made
 
     def _changed(self) -> None:
         if self.isVisible():

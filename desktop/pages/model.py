@@ -1,4 +1,5 @@
-"""Model: the models of the workspace, and importing one (the starter, a folder, a GGUF)."""
+"""Model: the models of the workspace, importing one (the starter, a folder, a GGUF), renaming
+and deleting one."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from core.store.models import list_models
 from desktop.pages.base import Page, fill_table, read_only_table
+from desktop.pages.tidy import TableTidy
 
 
 class ModelPage(Page):
@@ -21,6 +23,9 @@ class ModelPage(Page):
                          ("Import a .gguf file…", "import-gguf", self.import_gguf)])
         self.table = read_only_table("models", ["Name", "Kind", "Parameters", "Architecture"])
         self.layout_.addWidget(self.table, 1)
+        self.tidy = TableTidy(self, self.table, "model")
+        self.button_row([("Rename…", "rename-model", self.tidy.ask_rename),
+                         ("Delete…", "delete-model", self.tidy.ask_delete)])
         self.refresh()
 
     def refresh(self) -> None:

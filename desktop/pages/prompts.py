@@ -1,10 +1,12 @@
-"""Prompts: the sets of prompts the model learns on (train) and is judged on (eval)."""
+"""Prompts: the sets of prompts the model learns on (train) and is judged on (eval); a set's
+prompts shown to edit, delete or move between the two; sets renamed and deleted."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
@@ -18,6 +20,8 @@ from PySide6.QtWidgets import (
 from core.store.prompts import add_prompts, import_prompts, list_sets, parse_typed
 from core.resources import starter_prompts_file
 from desktop.pages.base import Page, fill_table, read_only_table
+from desktop.pages.prompt_set_view import PromptSetView
+from desktop.pages.tidy import TableTidy
 from desktop.studio import guard
 
 
@@ -32,7 +36,15 @@ class PromptsPage(Page):
         self.button_row([("Use the starter prompts", "starter-prompts", self.use_starter),
                          ("Import a file…", "import-prompts", self.import_file)])
         self.table = read_only_table("prompt-sets", ["Set", "Training", "Evaluation"])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.layout_.addWidget(self.table, 1)
+        self.tidy = TableTidy(self, self.table, "prompts")
+        self.button_row([("Rename…", "rename-set", self.tidy.ask_rename),
+                         ("Delete…", "delete-set", self.tidy.ask_delete)])
+        self.view = PromptSetView(self)
+        self.layout_.addWidget(self.view, 2)
+        self.table.itemSelectionChanged.connect(self._show_selected)
         typed = QGroupBox("Type or paste prompts, one per line")
         box = QVBoxLayout(typed)
         self.typed = QPlainTextEdit(objectName="typed-prompts")
@@ -55,7 +67,18 @@ class PromptsPage(Page):
     def refresh(self) -> None:
         with self.studio.store() as store:
             rows = list_sets(store)
+        shown = self.view.set_name
         fill_table(self.table, [(r["name"], r["train"] or 0, r["eval"] or 0) for r in rows])
+        names = [r["name"] for r in rows]
+        if shown in names:
+            self.table.selectRow(names.index(shown))
+        self.view.show_set(shown if shown in names else None)
+
+    def _show_selected(self) -> None:
+        row = self.table.currentRow()
+        item = self.table.item(row, 0) if row >= 0 else None
+        if item is not None and item.text() != self.view.set_name:
+            self.view.show_set(item.text())
 
     def _import(self, path: Path, set_name=None):
         return self.start(f"Importing prompts from {Path(path).name}",  # a file may be large: off the GUI thread
