@@ -15,6 +15,7 @@ import core  # noqa: F401  (switches the Hugging Face libraries offline before t
 import core.cli.commands.bench  # noqa: F401  (the commands register on import)
 import core.cli.commands.data  # noqa: F401
 import core.cli.commands.system  # noqa: F401
+import core.cli.commands.tidy  # noqa: F401
 import core.cli.commands.training  # noqa: F401
 from core.cli.output import COMMANDS
 from core.errors import Cancelled, SuperHFError, os_error_message
@@ -26,7 +27,7 @@ from core.store.workspace import home_path, workspace_exists
 NEEDS_WORKSPACE = {"model list", "prompts list", "ratings export", "reward review", "reward score", "reward list",
                    "rate answer", "rate undo", "rate stats", "ratings list", "ratings change", "ratings delete",
                    "guidelines show", "guidelines clear", "doctor", "resume", "runs list", "runs show", "export",
-                   "compare prepare", "compare stats", "status"}
+                   "compare prepare", "compare stats", "status", *core.cli.commands.tidy.COMMAND_NAMES}
 EXIT_CODES = ("exit codes: 0 done; 1 refused or failed, the message says what to do, nothing stored is lost; "
               "2 the command line was not understood; 3 an unexpected error (a bug: please report it); "
               "130 stopped by you (Ctrl-C), finished work kept.")
@@ -79,7 +80,7 @@ def build_parser() -> Parser:
     _global_options(p, suppress=False)
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    model = sub.add_parser("model", help="import and list models").add_subparsers(
+    model = sub.add_parser("model", help="import, list, rename and delete models").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     imp = model.add_parser("import", help="import a model folder, a .gguf file or the starter model")
     src = imp.add_mutually_exclusive_group(required=True)
@@ -89,7 +90,7 @@ def build_parser() -> Parser:
     imp.add_argument("--copy", action="store_true", help="copy a folder into the workspace")
     model.add_parser("list", help="list the workspace's models")
 
-    prompts = sub.add_parser("prompts", help="import and list prompts").add_subparsers(
+    prompts = sub.add_parser("prompts", help="import, list, show, edit, rename and delete prompt sets").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     pimp = prompts.add_parser("import", help="import prompts from .jsonl, .csv or .txt")
     pimp.add_argument("file")
@@ -134,7 +135,7 @@ def build_parser() -> Parser:
     guide.add_parser("set", help="replace them with a text file's contents").add_argument("file")
     guide.add_parser("clear", help="remove them")
 
-    reward = sub.add_parser("reward", help="train and use reward models").add_subparsers(
+    reward = sub.add_parser("reward", help="train, use, rename and delete reward models").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     rt = reward.add_parser("train", help="train a reward model on the stored ratings")
     rt.add_argument("--name", default="reward", help="name; each training adds a version (default: reward)")
@@ -178,10 +179,11 @@ def build_parser() -> Parser:
     train.add_argument("--prompts", required=True, help="a prompt set or a prompts file")
     add_config_arguments(train, SuperHFConfig, unset=["iterations"])  # --iterations, --minutes, --superbatch, ...
     train.add_argument("--name", help="run name (default: run-N)")
-    runs = sub.add_parser("runs", help="list and show runs").add_subparsers(
+    runs = sub.add_parser("runs", help="list, show, rename and delete runs").add_subparsers(
         dest="action", required=True, parser_class=Parser)
     runs.add_parser("list", help="list runs")
     runs.add_parser("show", help="a run's settings and metrics per iteration").add_argument("run")
+    core.cli.commands.tidy.add_arguments({"model": model, "prompts": prompts, "reward": reward, "runs": runs}, sub)
     sub.add_parser("resume", help="continue a run from its last finished iteration").add_argument("run")
     ex = sub.add_parser("export", help="write a run's tuned model (or a model) as a Hugging Face folder or a GGUF file")
     ex.add_argument("source", help="a run name or a model name")
