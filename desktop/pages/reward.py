@@ -15,6 +15,7 @@ from core.reward.pairs import MIN_PAIRS_FOR_ACCURACY, count_judgements
 from core.store.reward_models import list_reward_models, reward_model_names
 from core.settings import declared
 from desktop.pages.base import Page, esc, fill_table, read_only_table
+from desktop.pages.tidy import TableTidy
 from desktop.pages.charts import AccuracyChart
 from desktop.pages.settings_form import setting_args, setting_widget
 
@@ -53,6 +54,9 @@ class RewardPage(Page):
         self.chart.setObjectName("reward-accuracy-chart")
         versions.addWidget(self.chart, 2)
         self.layout_.addLayout(versions, 1)
+        self.tidy = TableTidy(self, self.table, "reward")  # a name with all its versions
+        self.button_row([("Rename…", "rename-reward", self.tidy.ask_rename),
+                         ("Delete…", "delete-reward", self.tidy.ask_delete)])
         self.layout_.addWidget(QLabel("<b>Where it disagrees with you</b> (held-out comparisons it gets wrong, "
                                       "most confident first)"))
         self.disagree = QTextBrowser(objectName="disagreements")

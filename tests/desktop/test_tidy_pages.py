@@ -115,3 +115,14 @@ def test_a_prompt_set_used_by_a_run_is_not_deleted_and_can_be_renamed(qtbot, win
     input_dialog("rename-dialog").accept()
     assert names(page.table) == ["support"]
 
+
+def test_a_reward_model_is_deleted_with_every_version_and_the_run_kept(qtbot, window):
+    window.show_page("reward")
+    page = window.pages["reward"]
+    select(page.table, "taste")
+    box = page.tidy.ask_delete()
+    assert "2 version(s)" in box.text() and "not resumed" in box.text()
+    box.findChild(QPushButton, "confirm-delete-button").click()
+    assert page.table.rowCount() == 0
+    with open_store(window.studio.home) as store:
+        assert store.count("reward_models") == 0 and store.count("runs") == 1
