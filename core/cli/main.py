@@ -13,6 +13,7 @@ import threading
 
 import core  # noqa: F401  (switches the Hugging Face libraries offline before they load)
 import core.cli.commands.bench  # noqa: F401  (the commands register on import)
+import core.cli.commands.chat  # noqa: F401
 import core.cli.commands.data  # noqa: F401
 import core.cli.commands.system  # noqa: F401
 import core.cli.commands.tidy  # noqa: F401
@@ -25,7 +26,7 @@ from core.store.workspace import home_path, workspace_exists
 # Commands that only read or change what is stored: a mistyped --home must not create an empty
 # workspace for them and answer "nothing yet".
 NEEDS_WORKSPACE = {"model list", "prompts list", "ratings export", "reward review", "reward score", "reward list",
-                   "rate answer", "rate undo", "rate stats", "ratings list", "ratings change", "ratings delete",
+                   "rate answer", "rate undo", "rate stats", "ratings list", "ratings change", "ratings delete", "chat",
                    "guidelines show", "guidelines clear", "doctor", "resume", "runs list", "runs show", "export",
                    "compare prepare", "compare stats", "status", *core.cli.commands.tidy.COMMAND_NAMES}
 EXIT_CODES = ("exit codes: 0 done; 1 refused or failed, the message says what to do, nothing stored is lost; "
@@ -203,6 +204,16 @@ def build_parser() -> Parser:
     cp.add_argument("--eval-prompts", type=int, default=16, help="how many evaluation prompts (default 16)")
     cp.add_argument("--seed", type=int, default=0)
     compare.add_parser("stats", help="the tuned model's win rate so far").add_argument("run")
+    ch = sub.add_parser("chat", help="ask a model or a tuned run a question; the answer prints as it is written")
+    ch.add_argument("question", nargs="?", help="the question (default: one per line from standard input, until "
+                    "end of input; each is asked afresh)")
+    ch.add_argument("--model", action="append", required=True, help="a model or a run (its latest checkpoint); "
+                    "repeat to have several answer in turn")
+    ch.add_argument("--system", help="a system prompt, such as 'Answer in one sentence.'")
+    ch.add_argument("--max-new-tokens", type=int, default=256, help="longest answer, in tokens (default 256)")
+    ch.add_argument("--temperature", type=float, default=0.7, help="0 is greedy; higher varies more (default 0.7)")
+    ch.add_argument("--top-p", type=float, default=0.95)
+    ch.add_argument("--seed", type=int, help="repeat an answer exactly")
     sub.add_parser("device", help="the device training would use")
     sub.add_parser("selftest", help="the whole engine on the starter model in a temporary workspace")
     sub.add_parser("status", help="where the workspace stands on the journey, and the next step")
