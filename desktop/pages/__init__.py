@@ -8,6 +8,7 @@ from desktop.pages.prompts import PromptsPage
 from desktop.pages.rate import RatePage
 from desktop.pages.reward import RewardPage
 from desktop.pages.train import TrainPage
+from desktop.pages.try_page import TryPage
 
 PAGES = [
     ("home", "Home", HomePage),
@@ -18,4 +19,5 @@ PAGES = [
     ("train", "5  Train", TrainPage),
     ("compare", "6  Compare", ComparePage),
     ("export", "7  Export", ExportPage),
+    ("try", "Try", TryPage),  # not a step: ask the base model any time, a tuned run beside it once there is one
 ]
