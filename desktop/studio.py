@@ -125,12 +125,12 @@ def show_error(parent: QWidget, message: str, details: str = "") -> None:
     box.open()  # not exec(): the event loop, and any running job, go on
 
 
-def guard(parent: QWidget, fn: Callable, *args):
+def guard(parent: QWidget, fn: Callable, *args, **kwargs):
     """Run a quick action from a button; a user error becomes a dialog, not a crash."""
     from core.errors import SuperHFError
 
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except SuperHFError as e:
         show_error(parent, str(e))
     except Exception as e:  # noqa: BLE001 - the window stays; the log has the trace

@@ -122,3 +122,14 @@ def test_the_history_filters_changes_and_deletes_and_home_speaks_plainly(qtbot, 
         reward = overview(store)["reward_model"]
     assert "with a winner or a 1–5 score" in home and reward["verdict"] in home
     assert "held-out" not in home  # the verdict in words, not a bare accuracy
+
+
+def test_a_score_from_1_to_5_is_stored(qtbot, ready_window):
+    page = rate_page(qtbot, ready_window)
+    page.score_mode.setChecked(True)
+    assert page.current is not None
+    answer = page.current["completion"]
+    page.give_score(4)
+    with open_store(ready_window.studio.home) as store:
+        row = store.one("SELECT * FROM ratings WHERE source = 'app' AND kind = 'score'")
+    assert (row["completion"], row["score"]) == (answer, 4) and page.feedback.text() == "Saved: 4 of 5."
