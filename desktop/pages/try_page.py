@@ -246,10 +246,10 @@ class TryPage(Page):
         if asked is None or not asked["answers"] or len(asked["answers"]) < 2:
             return
         left, right = asked["answers"]
-        row = {"left": lambda: pair(asked["question"], left, right), "right": lambda: pair(asked["question"], right, left),
-               "tie": lambda: pair(asked["question"], left, right, "tie")}[choice]()
+        better, worse = (right, left) if choice == "right" else (left, right)
+        row = pair(asked["question"], better, worse, "tie" if choice == "tie" else "chosen")
         with self.studio.store() as store:
-            if guard(self, lambda: add_ratings(store, [row], source="app")) is None:
+            if guard(self, add_ratings, store, [row], source="app") is None:
                 return
         self._set_rating(False)
         self.status.setText("Rating stored with your others; the next reward model learns from it.")
