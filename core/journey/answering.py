@@ -11,10 +11,17 @@ from __future__ import annotations
 from typing import Optional
 
 from core.errors import InputError, NotFoundError
-from core.reward.pairs import BOTH_BAD_SOURCE, WRITTEN_SOURCE
 from core.store.database import Store
 from core.store.queued_pairs import close_pair, guessed_and_chosen, queued_pair, reopen_pair
-from core.store.ratings import add_ratings, delete_ratings_of_pair, pair, rating_id, score
+from core.store.ratings import (
+    BOTH_BAD_SOURCE,
+    WRITTEN_SOURCE,
+    add_ratings,
+    delete_ratings_of_pair,
+    pair,
+    rating_id,
+    score,
+)
 
 CHOICES = ("a", "b", "tie", "skip", "both-bad", "write")
 MAX_WRITTEN = 8000  # characters: a long answer, well beyond what the model writes

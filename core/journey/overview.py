@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 
-from core.reward.pairs import MIN_PAIRS_FOR_ACCURACY, count_judgements
+from core.reward.pairs import MIN_PAIRS_FOR_ACCURACY
 from core.reward.verdict import verdict
 from core.store.database import Store
 from core.store.exports import count_exports
 from core.store.generations import count_generations
 from core.store.models import base_models
 from core.store.prompts import split_counts
-from core.store.ratings import count_ratings
+from core.store.ratings import count_judgements, count_ratings
 from core.store.reward_models import latest_reward_model
 from core.store.runs import last_iterations, newest_runs
 

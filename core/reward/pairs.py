@@ -4,7 +4,8 @@ Which ratings count: every pairwise rating with a winner; ties (the two answers 
 good: a soft pair, target 1/2); 1-5 scores, as pairs between answers to the same prompt; and
 ratings where the person wrote a better answer themselves (source ``WRITTEN_SOURCE``: the
 person's text is the chosen answer, one rating for each answer shown), weighing
-``WRITTEN_WEIGHT``; "both bad" (source ``BOTH_BAD_SOURCE``), a score of 1 for each answer.
+``WRITTEN_WEIGHT``; "both bad" (source ``BOTH_BAD_SOURCE`` in core.store.ratings), a score of 1
+for each answer.
 Skips say nothing.
 Blind comparisons of a tuned model with its base (source ``COMPARE_SOURCE``) are left out:
 they are the person's judgement of the tuned model, and must stay independent of the reward
@@ -18,22 +19,10 @@ from itertools import combinations
 
 from core.errors import InputError
 from core.store.database import Store
-from core.store import ratings as stored
-from core.store.ratings import count_from_source, counts_by_kind, ratings_of_kind
+from core.store.ratings import COMPARE_SOURCE, WRITTEN_SOURCE, count_from_source, counts_by_kind, ratings_of_kind
 
 MIN_PAIRS_FOR_ACCURACY = 20  # below this a held-out accuracy is noise: 5 pairs give 0, 20, 40 ... %
-COMPARE_SOURCE = "compare"  # core.journey.compare stores the blind judgements with this source
-WRITTEN_SOURCE = "written"  # a pair whose chosen answer the person wrote: it beats the answers shown
 WRITTEN_WEIGHT = 1.0  # measured (bench reward): 2 or 4 learnt no more than 1
-BOTH_BAD_SOURCE = "both-bad"  # "both answers are bad": each scored 1, below any better-scored answer
-
-
-def count_judgements(store: Store, after_id: int = 0) -> int:
-    """The ratings that say which answer is better, as the person sees them: pairs with a
-    winner (a written answer's two among them) and 1-5 scores (newer than ``after_id``).
-    "Both bad" marks and blind comparisons are not counted: alone, they teach a reward model
-    nothing."""
-    return stored.count_judgements(store, (COMPARE_SOURCE, BOTH_BAD_SOURCE), after_id)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ from core.records import read_records, require_text, write_records
 from core.store.database import Store, now
 
 OUTCOMES = ("chosen", "tie", "skip")
+# Sources that mark how a rating came about (besides 'app' and the files imported):
+COMPARE_SOURCE = "compare"  # a blind comparison of a tuned model with its base (core.journey.compare)
+WRITTEN_SOURCE = "written"  # a pair whose chosen answer the person wrote: it beats the answers shown
+BOTH_BAD_SOURCE = "both-bad"  # "both answers are bad": each scored 1, below any better-scored answer
 CSV_FIELDS = ["prompt", "chosen", "rejected", "outcome", "completion", "rating"]
 
 
@@ -196,12 +200,13 @@ def count_ratings(store: Store) -> int:
     return store.count("ratings")
 
 
-def count_judgements(store: Store, leave_out_sources: tuple[str, ...], after_id: int = 0) -> int:
-    """Pairwise ratings with a winner plus 1-5 scores with an id above ``after_id``, but those
-    from ``leave_out_sources``."""
-    marks = ",".join("?" for _ in leave_out_sources) or "''"
+def count_judgements(store: Store, after_id: int = 0) -> int:
+    """The ratings that say which answer is better, as the person sees them: pairs with a
+    winner (a written answer's two among them) and 1-5 scores, with an id above ``after_id``.
+    "Both bad" marks and blind comparisons are not counted: alone, they teach a reward model
+    nothing."""
     return store.one("SELECT count(*) AS n FROM ratings WHERE (outcome = 'chosen' OR kind = 'score') "
-                     f"AND id > ? AND source NOT IN ({marks})", [after_id, *leave_out_sources])["n"]
+                     "AND id > ? AND source NOT IN (?, ?)", [after_id, COMPARE_SOURCE, BOTH_BAD_SOURCE])["n"]
 
 
 def delete_ratings_of_pair(store: Store, pair_id: int) -> int:

@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.reward.config import RewardSettings
-from core.reward.pairs import MIN_PAIRS_FOR_ACCURACY, count_judgements
+from core.journey.overview import ENOUGH_PAIRS as MIN_RATINGS
+from core.store.ratings import count_judgements
 from core.store.reward_models import list_reward_models, reward_model_names
 from core.settings import declared
 from desktop.pages.base import Page, esc, fill_table, read_only_table
@@ -78,7 +79,7 @@ class RewardPage(Page):
         self.chart.show_versions(newest or "", shown)
         self.chart.setVisible(any(r["accuracy"] is not None for r in shown))  # nothing measured: the table says why
         self.summary.setText(f"{judged} ratings with a winner or a 1–5 score are stored." + (
-            "" if judged >= MIN_PAIRS_FOR_ACCURACY else f" Rate at least {MIN_PAIRS_FOR_ACCURACY} to measure how often "
+            "" if judged >= MIN_RATINGS else f" Rate at least {MIN_RATINGS} to measure how often "
             "it agrees with you; it can still be trained."))
 
     def train(self) -> None:

@@ -9,12 +9,12 @@ import pytest
 from core.errors import InputError, NotFoundError
 from core.journey.answering import answer_pair, undo_pair
 from core.journey.overview import ENOUGH_PAIRS, STALE_AFTER, rating_goal
-from core.journey.pair_queue import Candidate, candidate_pairs, open_pairs, queue_pairs, rank_pairs
-from core.reward.pairs import BOTH_BAD_SOURCE, COMPARE_SOURCE, WRITTEN_SOURCE, count_judgements, pairs_from_ratings
+from core.journey.pair_queue import candidate_pairs, open_pairs, queue_pairs, rank_pairs
+from core.reward.pairs import pairs_from_ratings
 from core.store.generations import add_generations
 from core.store.migrations import MIGRATIONS
 from core.store.rating_history import change_rating, list_ratings, said
-from core.store.ratings import add_ratings, delete_rating, pair, score
+from core.store.ratings import BOTH_BAD_SOURCE, COMPARE_SOURCE, WRITTEN_SOURCE, add_ratings, count_judgements, delete_rating, pair, score
 from core.store.texts import GUIDELINES, MAX_CHARS, get_text, save_guidelines
 
 
