@@ -14,7 +14,9 @@ from typing import Optional
 
 from core.errors import InputError, NotFoundError
 from core.models import gguf_export, ollama
+from core.models.licence import licence_of
 from core.models.loading import copy_model_files
+from core.reward.verdict import verdict
 from core.store.atomic import atomic_folder, check_room
 from core.store.database import Store, now, to_json
 from core.store.exports import record_export
@@ -133,17 +135,18 @@ def model_card(store: Store, run: Optional[dict], model: Optional[dict], info: d
     lines = ["# Model exported by SuperHF Studio", "", f"Exported {now()}.", ""]
     if run is None:
         lines += [f"A copy of the workspace model **{model['name']}** ({model['kind']}, from `{model['source']}`).", ""]
-        return "\n".join(lines + _how_to_load(info))
+        return "\n".join(lines + _licence(model) + _how_to_load(info))
     from core.store.runs import iterations
 
     reward = reward_model_row(store, run["reward_model_id"]) if run["reward_model_id"] else None
     ratings = len(json.loads(reward["data"]).get("ratings", [])) if reward else 0
     lines += [f"Tuned with SuperHF (Mukobi et al., 2023) in run **{run['name']}**, from the base model "
               f"**{info['base_model']}**, {info['iteration']} iterations.", ""]
+    base = find_model(store, info["base_model"])
+    lines += _licence(base) if base else []
     if reward:
-        acc = f"{reward['accuracy']:.1%}" if reward["accuracy"] is not None else "not measured (too few ratings)"
-        lines += [f"Reward model: **{reward['name']}** v{reward['version']}, trained on {ratings} ratings; "
-                  f"held-out pairwise accuracy {acc}.", ""]
+        lines += [f"Reward model: **{reward['name']}** v{reward['version']}, trained on {ratings} ratings. "
+                  f"{verdict(reward)['message']}", ""]
     lines += ["## Settings", "", "```json", json.dumps(json.loads(run["config"]), indent=2), "```", "",
               "## Metrics per iteration", "",
               "| iteration | reward (mean) | kept reward | eval reward | KL | CE | distinct-2 | self-BLEU |",
@@ -153,6 +156,16 @@ def model_card(store: Store, run: Optional[dict], model: Optional[dict], info: d
                                      "self_bleu")]
         lines.append(f"| {it['iteration']} | " + " | ".join("" if c is None else f"{c:.4g}" for c in cells) + " |")
     return "\n".join(lines + [""] + _how_to_load(info))
+
+
+def _licence(model: dict) -> list[str]:
+    """The base model's licence, which a model tuned from it keeps."""
+    stated = licence_of(model)
+    if stated:
+        return [f"Licence: **{stated}**, the licence of the base model **{model['name']}**, which this model "
+                "keeps.", ""]
+    return [f"Licence: the base model **{model['name']}** states none that the app could read. Check its "
+            "licence before sharing this model.", ""]
 
 
 def _how_to_load(info: dict) -> list[str]:

@@ -145,6 +145,7 @@ def test_export_loads_in_plain_transformers_and_generates_what_the_app_does(stor
     assert result["lora_merged"] and (out / "model.safetensors").is_file()
     card = (out / "README.md").read_text()
     assert "run **r**" in card and "| 1 |" in card and '"kl_coefficient": 0.35' in card
+    assert "states none that the app could read" in card  # the tiny model's folder says no licence
 
     plain = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(out, local_files_only=True)
