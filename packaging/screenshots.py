@@ -101,6 +101,14 @@ def shoot(home: Path, out: Path) -> list[Path]:
             time.sleep(0.01)
         if key == "train":
             window.pages["train"].show_run("first-run")
+        if key == "try":  # the starter and the tuned run answer a question side by side
+            page = window.pages["try"]
+            page.max_tokens.setValue(96)
+            page.question.setPlainText("How do I reset my password if I no longer have access to my email?")
+            page.ask()
+            while window.studio.busy:
+                app.processEvents()
+                time.sleep(0.01)
         _settle(app)
         path = out / f"{i}-{key}.png"
         window.screen().grabWindow(window.winId()).save(str(path))

@@ -8,10 +8,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPushButton,
+    QScrollArea,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -31,7 +33,9 @@ MARKDOWN = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.M
 
 def show_markdown(view, text: str) -> None:
     """Model answers and guidelines as Markdown (lists, bold, code), any HTML in them shown as
-    text: an answer never styles the page."""
+    text: an answer never styles the page, and a link in it is not followed (the view would
+    try to load it and go blank; nothing here goes online)."""
+    view.setOpenLinks(False)
     view.document().setMarkdown(text, MARKDOWN)
 
 
@@ -58,7 +62,15 @@ class Page(QWidget):
     def __init__(self, studio: Studio):
         super().__init__()
         self.studio = studio
-        self.layout_ = QVBoxLayout(self)
+        # The page's content scrolls when the window is smaller than it needs (a laptop's
+        # 768 lines), instead of squeezing charts and texts until they are unreadable.
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(objectName="page-scroll", widgetResizable=True, frameShape=QFrame.NoFrame)
+        content = QWidget(objectName="page-content")
+        scroll.setWidget(content)
+        outer.addWidget(scroll)
+        self.layout_ = QVBoxLayout(content)
         self.layout_.setContentsMargins(24, 18, 24, 18)
         heading = QLabel(f"<h2>{self.title}</h2>", objectName="page-title")
         self.layout_.addWidget(heading)
