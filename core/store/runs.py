@@ -77,8 +77,10 @@ def list_runs(store: Store) -> list[dict]:
     return store.all(
         "SELECT r.name, r.status, r.created_at, r.updated_at, m.name AS model, "
         "json_extract(r.config, '$.iterations') AS iterations, "
-        "(SELECT max(iteration) FROM iterations i WHERE i.run_id = r.id) AS done "
-        "FROM runs r JOIN models m ON m.id = r.model_id ORDER BY r.id")
+        "(SELECT max(iteration) FROM iterations i WHERE i.run_id = r.id) AS done, "
+        "w.name AS reward, w.version AS reward_version "
+        "FROM runs r JOIN models m ON m.id = r.model_id LEFT JOIN reward_models w ON w.id = r.reward_model_id "
+        "ORDER BY r.id")
 
 
 def find_run(store: Store, name: str) -> Optional[dict]:

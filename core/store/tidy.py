@@ -68,6 +68,8 @@ def count_generations(store: Store, model_id: int) -> int:
 def list_exports(store: Store) -> list[dict]:
     """Every export, oldest first, with the run or model it came from."""
     return store.all("SELECT e.id, e.path, e.created_at, json_extract(e.settings, '$.format') AS format, "
+                     "json_extract(e.settings, '$.quant') AS quant, "
+                     "json_extract(e.settings, '$.adapter_only') AS adapter_only, "
                      "r.name AS run, m.name AS model FROM exports e LEFT JOIN runs r ON r.id = e.run_id "
                      "LEFT JOIN models m ON m.id = e.model_id ORDER BY e.id")
 

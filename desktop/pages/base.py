@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from datetime import datetime, timezone
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
@@ -46,6 +47,26 @@ def read_only_table(name: str, headers: list[str]) -> QTableWidget:
     table.setEditTriggers(QAbstractItemView.NoEditTriggers)
     table.verticalHeader().hide()
     return table
+
+
+def fit_rows(table: QTableWidget, most: int) -> QTableWidget:
+    """Make a table as tall as its header and its rows, ``most`` rows at most (more scroll
+    inside it), so a list of past things never pushes the page's own controls out of sight."""
+    rows = max(1, min(most, table.rowCount()))
+    high = table.horizontalHeader().sizeHint().height() + rows * table.verticalHeader().defaultSectionSize()
+    table.setFixedHeight(high + 2 * table.frameWidth())
+    return table
+
+
+def when(stamp) -> str:
+    """A stored time (UTC, ISO 8601) as the person's local date and minute; as stored if it is not one."""
+    try:
+        moment = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp or "")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def fill_table(table: QTableWidget, rows: list[tuple]) -> None:

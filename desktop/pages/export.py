@@ -1,24 +1,33 @@
 """Export: the tuned model as a Hugging Face folder that plain transformers loads, or as one
-GGUF file (f16 or q8_0) for Ollama, LM Studio and llama.cpp."""
+GGUF file (f16 or q8_0) for Ollama, LM Studio and llama.cpp. Past exports are listed below;
+deleting one forgets its record and keeps its folder unless the person ticks that it goes too."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
+    QLabel,
     QLineEdit,
     QMessageBox,
     QPushButton,
     QRadioButton,
     QTextBrowser,
+    QVBoxLayout,
+    QWidget,
 )
 
 from core.store.runs import checkpointed_runs
-from desktop.pages.base import Page, esc
+from core.store.tidy import list_exports
+from desktop.pages.base import Page, esc, fill_table, fit_rows, read_only_table, when
+from desktop.pages.tidy import TableTidy
 
 
 class ExportPage(Page):
@@ -64,6 +73,20 @@ class ExportPage(Page):
         self.summary = QTextBrowser(objectName="export-summary")
         self.summary.setPlaceholderText("What was written will be listed here.")
         self.layout_.addWidget(self.summary, 1)
+        # past exports, five rows at most; hidden while there is none
+        self.exports_box = QWidget(objectName="past-exports", visible=False)
+        box = QVBoxLayout(self.exports_box)
+        box.setContentsMargins(0, 6, 0, 0)
+        box.addWidget(QLabel("<b>Past exports</b>"))
+        self.exports_table = read_only_table("exports", ["When", "What", "Format", "Folder"])
+        for column in range(3):  # the folder takes the room left
+            self.exports_table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeToContents)
+        self.exports_table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.exports_table.setSelectionMode(QAbstractItemView.SingleSelection)
+        box.addWidget(self.exports_table)
+        self.tidy = TableTidy(self, self.exports_table, "export")  # the id is the data under the date
+        self.button_row([("Delete…", "delete-export", self.tidy.ask_delete)], box)
+        self.layout_.addWidget(self.exports_box)
         self.refresh()
 
     def _format_changed(self) -> None:
@@ -82,6 +105,21 @@ class ExportPage(Page):
         if keep in runs:
             self.source.setCurrentText(keep)
         self.export_button.setEnabled(bool(runs))
+        self._fill_exports()
+
+    def _fill_exports(self) -> None:
+        with self.studio.store() as store:
+            exports = list(reversed(list_exports(store)))  # the newest first
+        fill_table(self.exports_table, [
+            (when(e["created_at"]),
+             (e["run"] or e["model"] or "(deleted)") + (" (LoRA adapter only)" if e["adapter_only"] else ""),
+             "GGUF " + (e["quant"] or "") if e["format"] == "gguf" else "safetensors",
+             e["path"]) for e in exports])
+        for row, e in enumerate(exports):
+            self.exports_table.item(row, 0).setData(Qt.UserRole, e["id"])
+            self.exports_table.item(row, 3).setToolTip(e["path"])
+        fit_rows(self.exports_table, 5)
+        self.exports_box.setVisible(bool(exports))
 
     def browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export into which folder?")

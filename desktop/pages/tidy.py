@@ -1,13 +1,22 @@
-"""Rename… and Delete… for a page's table: the name is the selected row's first column. A
-delete first shows what goes with it (``core.journey.tidy``) and goes on only when the person
-presses Delete; dialogs are opened with open(), never exec(), so jobs and tests go on."""
+"""Rename… and Delete… for a page's table: the name is the selected row's first column (or
+the data that cell holds, as an export's id under its date). A delete first shows what goes
+with it (``core.journey.tidy``) and goes on only when the person presses Delete; dialogs are
+opened with open(), never exec(), so jobs and tests go on.
+
+An export's folder is the person's copy, outside the workspace, maybe already handed to
+Ollama or LM Studio: deleting an export forgets its record and keeps the folder unless the
+person ticks "Also delete the folder" in the confirmation, which then says the folder goes."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QInputDialog, QMessageBox, QTableWidget, QWidget
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QInputDialog, QMessageBox, QTableWidget, QWidget
 
 from core.journey.renaming import rename
 from core.journey.tidy import delete, plan_delete
+from core.store.tidy import export_row
 from desktop.studio import guard, show_error
 
 WHAT = {"model": "model", "prompts": "prompt set", "reward": "reward model", "run": "run", "export": "export"}
@@ -18,6 +27,7 @@ class TableTidy:
 
     def __init__(self, page: QWidget, table: QTableWidget, kind: str, column: int = 0):
         self.page, self.table, self.kind, self.column = page, table, kind, column
+        self.renamed = None  # called with (old, new) after a rename, before the workspace says it changed
 
     def selected(self):
         row = self.table.currentRow()
@@ -25,7 +35,8 @@ class TableTidy:
         if item is None:
             show_error(self.page, f"Choose a {WHAT[self.kind]} in the list first.")
             return None
-        return item.text()
+        data = item.data(Qt.UserRole)
+        return item.text() if data is None else data
 
     def ask_rename(self) -> QInputDialog | None:
         old = self.selected()
@@ -45,14 +56,15 @@ class TableTidy:
         with self.page.studio.store() as store:
             done = guard(self.page, rename, store, self.kind, old, new)
         if done is not None:
+            if self.renamed is not None:
+                self.renamed(old, done["new"])
             self.page.studio.changed.emit()
 
     def ask_delete(self, name=None) -> QMessageBox | None:
         name = self.selected() if name is None else name
         if name is None:
             return None
-        with self.page.studio.store() as store:
-            plan = guard(self.page, plan_delete, store, self.kind, name)
+        plan = self._plan(name, keep_files=self.kind == "export")
         if plan is None:
             return None
         if plan.refused:
@@ -63,16 +75,50 @@ class TableTidy:
         go = box.addButton("Delete", QMessageBox.DestructiveRole)
         go.setObjectName("confirm-delete-button")
         box.setDefaultButton(QMessageBox.Cancel)
-        box.buttonClicked.connect(lambda button: button is go and self.delete(name))
+        options = {}
+        if self.kind == "export":
+            with self.page.studio.store() as store:
+                folder = Path(export_row(store, int(name))["path"])
+            if folder.exists():
+                also = QCheckBox(f"Also delete the folder {folder} ({_size(folder)})", objectName="delete-export-files")
+                box.setCheckBox(also)
+                also.toggled.connect(lambda on: self._replan(box, name, keep_files=not on))
+                options = {"keep_files": lambda: not also.isChecked()}
+            else:
+                box.setText(f"{plan.text()}\n(The folder is no longer there.)")
+                options = {"keep_files": lambda: True}
+        box.buttonClicked.connect(lambda button: button is go and self.delete(
+            name, **{key: value() for key, value in options.items()}))
         box.open()
         return box
 
-    def delete(self, name) -> None:
+    def _plan(self, name, **options):
         with self.page.studio.store() as store:
-            result = guard(self.page, delete, store, self.kind, name)
+            return guard(self.page, plan_delete, store, self.kind, name, **options)
+
+    def _replan(self, box: QMessageBox, name, **options) -> None:
+        plan = self._plan(name, **options)
+        if plan is not None:
+            box.setText(plan.text())
+
+    def delete(self, name, **options) -> None:
+        with self.page.studio.store() as store:
+            result = guard(self.page, delete, store, self.kind, name, **options)
         if result is None:
             return
         self.page.studio.changed.emit()
         if result["not_removed"]:
             show_error(self.page, f"Deleted {result['deleted']}, but these could not be removed: "
                        f"{'; '.join(result['not_removed'])}. Delete them by hand when you can.")
+
+
+def _size(folder: Path) -> str:
+    """How much the folder holds, in words a person reads at a glance."""
+    try:
+        total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    except OSError:
+        return "size unknown"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if total >= scale:
+            return f"{total / scale:.1f} {unit}"
+    return f"{total} bytes"

@@ -7,6 +7,7 @@ import json
 import time
 
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QVBoxLayout,
+    QWidget,
 )
 
 from core.journey.estimate import estimate_sentence
@@ -34,9 +36,10 @@ from core.store.reward_models import find_reward_model, reward_model_names
 from core.store.runs import find_run, iterations, list_runs, measured_rounds
 from core.settings import declared
 from core.superhf.config import SuperHFConfig, defaults_for
-from desktop.pages.base import Page, esc
+from desktop.pages.base import Page, esc, fill_table, fit_rows, read_only_table, when
 from desktop.pages.charts import MetricChart
 from desktop.pages.settings_form import setting_args, setting_widget
+from desktop.pages.tidy import TableTidy
 from desktop.studio import show_error
 
 PHASES = {"generating": "sampling answers", "scoring": "scoring answers", "updating": "updating the model",
@@ -109,6 +112,22 @@ class TrainPage(Page):
         self.warning.setStyleSheet("color: #8a3b00; background: #fff3e0; padding: 6px; border-radius: 4px;")
         for w in (self.estimate, self.progress, self.phase, self.verdict, self.warning):
             self.layout_.addWidget(w)
+        # the workspace's runs, five rows at most (the rest scroll): choosing one shows it in the
+        # charts and the Log below; Rename… and Delete… act on it. Hidden while there is none.
+        self.runs_box = QWidget(objectName="train-runs", visible=False)
+        box = QVBoxLayout(self.runs_box)
+        box.setContentsMargins(0, 6, 0, 0)
+        box.addWidget(QLabel("<b>Runs in this workspace</b> — choose one to see its rounds below"))
+        self.runs_table = read_only_table("runs", ["Run", "Status", "Rounds done", "Reward model", "Started"])
+        self.runs_table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.runs_table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.runs_table.itemSelectionChanged.connect(self._run_chosen)
+        box.addWidget(self.runs_table)
+        self.tidy = TableTidy(self, self.runs_table, "run")  # its checkpoints and comparisons go with it
+        self.tidy.renamed = self._run_renamed
+        self.button_row([("Rename…", "rename-run", self.tidy.ask_rename),
+                         ("Delete…", "delete-run", self.tidy.ask_delete)], box)
+        self.layout_.addWidget(self.runs_box)
         self.measured: list[dict] = []  # the rounds this workspace measured for the chosen model
         self.model.currentTextChanged.connect(self._read_measured)
         for box in self.fields.values():
@@ -137,6 +156,7 @@ class TrainPage(Page):
         self.layout_.addLayout(bottom, 1)
         self.job = None
         self.run_name = None
+        self.shown = None  # the run the charts and the Log show
         self.started_at = 0.0
         self.live_log = False  # the Log holds this session's output, not a stored run's rounds
         self.refresh()
@@ -187,8 +207,51 @@ class TrainPage(Page):
         self.start_button.setEnabled(ready and not running)
         self.start_button.setToolTip("" if ready else "Needs a model, a reward model and training prompts first.")
         self._read_measured(self.model.currentText())
+        names = [r["name"] for r in runs]
         if not running and self.run_name is None and runs:
-            self.show_run(runs[-1]["name"])  # the newest: list_runs is oldest first
+            self.show_run(self.shown if self.shown in names else names[-1])  # else the newest: oldest first
+        elif not running and self.shown is not None and self.shown not in names:
+            self._show_nothing()  # the run shown was deleted
+        self._fill_runs(runs)
+
+    def _fill_runs(self, runs: list[dict]) -> None:
+        """The runs table, the run shown selected in it (without showing it again)."""
+        table = self.runs_table
+        table.blockSignals(True)
+        fill_table(table, [(r["name"], r["status"], f"{r['done'] or 0} of {r['iterations'] or '?'}",
+                            f"{r['reward']} v{r['reward_version']}" if r["reward"] else "(deleted)",
+                            when(r["created_at"])) for r in runs])
+        table.clearSelection()
+        row = next((i for i, r in enumerate(runs) if r["name"] == self.shown), -1)
+        if row >= 0:
+            table.selectRow(row)
+        table.blockSignals(False)
+        fit_rows(table, 5)
+        self.runs_box.setVisible(bool(runs))
+
+    def _run_chosen(self) -> None:
+        """A run chosen in the table is shown, unless one is training here (its charts stay)."""
+        rows = self.runs_table.selectionModel().selectedRows()
+        running = self.job is not None and self.job.running
+        if rows and not running:
+            self.show_run(self.runs_table.item(rows[0].row(), 0).text())
+
+    def _run_renamed(self, old: str, new: str) -> None:
+        if self.shown == old:
+            self.shown = new
+        if self.run_name == old:
+            self.run_name = new
+
+    def _show_nothing(self) -> None:
+        for chart in (self.reward_chart, self.kl_chart, self.diversity_chart):
+            chart.clear()
+        self.shown = None
+        self.phase.setText("Not running.")
+        self.example.clear()
+        self.warning.hide()
+        self.verdict.hide()
+        if not self.live_log:
+            self.log.clear()
 
     def _read_measured(self, model: str) -> None:
         """The rounds measured for ``model`` here (a small read), for the estimate."""
@@ -213,6 +276,7 @@ class TrainPage(Page):
         with self.studio.store() as store:
             row = find_run(store, name)
             its = iterations(store, row["id"]) if row else []
+        self.shown = name if row is not None else None
         for chart in (self.reward_chart, self.kl_chart, self.diversity_chart):
             chart.clear()
         for it in its:
@@ -310,7 +374,7 @@ class TrainPage(Page):
     def _progress(self, event) -> None:
         run = started_run(event)  # the engine names the run it trains before it begins
         if run is not None:
-            self.run_name = run["run"]
+            self.run_name = self.shown = run["run"]
             return
         if event.detail.get("notice"):
             self.log.appendPlainText(f"note: {event.detail['notice']}")

@@ -1,12 +1,15 @@
-"""Renaming and deleting from the app's tables, and a prompt set's prompts viewed, edited,
-moved and deleted on the Prompts page: dialogs opened (never exec'd), what goes said before
-anything does, refusals in a dialog with nothing lost."""
+"""Renaming and deleting from the app's tables (models, prompt sets, reward models, runs on the
+Train page, exports on the Export page), and a prompt set's prompts viewed, edited, moved and
+deleted on the Prompts page: dialogs opened (never exec'd), what goes said before anything
+does, refusals in a dialog with nothing lost."""
 
 import pytest
 from gui_helpers import close_dialogs, dialogs
-from PySide6.QtWidgets import QApplication, QInputDialog, QMessageBox, QPushButton
+from PySide6.QtWidgets import QApplication, QCheckBox, QInputDialog, QMessageBox, QPushButton
 
-from core.store.database import open_store
+from core.store.database import now, open_store, to_json
+from core.store.exports import record_export
+from core.store.runs import run_lock
 from tidy_workspace import seed
 
 
@@ -126,3 +129,94 @@ def test_a_reward_model_is_deleted_with_every_version_and_the_run_kept(qtbot, wi
     assert page.table.rowCount() == 0
     with open_store(window.studio.home) as store:
         assert store.count("reward_models") == 0 and store.count("runs") == 1
+
+
+def test_a_run_is_listed_on_the_train_page_shown_when_chosen_and_renamed_with_its_checkpoints(qtbot, window):
+    window.show_page("train")
+    page = window.pages["train"]
+    assert page.runs_box.isVisible() and names(page.runs_table) == ["first"]
+    row = [page.runs_table.item(0, j).text() for j in range(1, 4)]
+    assert row[1:] == ["2 of 2", "taste v2"]
+    select(page.runs_table, "first")
+    assert page.shown == "first" and "Run “first”" in page.phase.text()
+    page.tidy.ask_rename()
+    input_dialog("rename-dialog").setTextValue("two words")  # a run's name names its folder: refused
+    input_dialog("rename-dialog").accept()
+    assert "letters, digits" in dialogs()[0].text()
+    close_dialogs()
+    page.tidy.ask_rename()
+    input_dialog("rename-dialog").setTextValue("second")
+    input_dialog("rename-dialog").accept()
+    assert names(page.runs_table) == ["second"] and page.runs_table.currentRow() == 0
+    assert page.shown == "second" and "Run “second”" in page.phase.text()
+    checkpoints = window.studio.home / "checkpoints"
+    assert (checkpoints / "second" / "iter-0002").is_dir() and not (checkpoints / "first").exists()
+
+
+def test_a_run_is_deleted_with_its_checkpoints_after_the_dialog_says_what_goes(qtbot, window):
+    window.show_page("train")
+    page = window.pages["train"]
+    select(page.runs_table, "first")
+    box = page.tidy.ask_delete()
+    text = box.text()
+    assert "2 checkpoint(s)" in text and "1 blind comparison(s)" in text and "the ratings you gave" in text
+    assert "Kept: the exported folders: " + str(window.ws["export_dir"]) in text
+    box.button(QMessageBox.Cancel).click()  # cancelled: all stays
+    assert names(page.runs_table) == ["first"] and window.ws["checkpoints"][0].is_dir()
+    box = page.tidy.ask_delete()
+    box.findChild(QPushButton, "confirm-delete-button").click()
+    assert page.runs_table.rowCount() == 0 and not page.runs_box.isVisible()
+    assert not window.ws["checkpoints"][0].parent.exists() and window.ws["export_dir"].is_dir()
+    assert page.shown is None and page.phase.text() == "Not running."
+    with open_store(window.studio.home) as store:
+        assert store.count("runs") == store.count("exports") == store.count("comparisons") == 0
+        assert store.count("ratings") == 1
+    window.show_page("export")
+    assert window.pages["export"].exports_table.rowCount() == 0  # its export's record went with it
+
+
+def test_a_run_in_training_is_not_deleted_and_the_dialog_says_why(qtbot, window):
+    window.show_page("train")
+    page = window.pages["train"]
+    select(page.runs_table, "first")
+    with open_store(window.studio.home) as store, run_lock(store, "first"):  # as a training process holds it
+        assert page.tidy.ask_delete() is None
+    assert "training right now" in dialogs()[0].text() and not dialogs("confirm-delete")
+    assert names(page.runs_table) == ["first"] and window.ws["checkpoints"][0].is_dir()
+
+
+def test_an_export_is_forgotten_keeping_its_folder_unless_the_person_ticks_it_goes(qtbot, window, tmp_path):
+    gguf_dir = tmp_path / "outside" / "gguf"
+    (gguf_dir).mkdir()
+    (gguf_dir / "first-q8_0.gguf").write_bytes(b"x" * 3000)
+    with open_store(window.studio.home) as store:
+        record_export(store, {"run_id": window.ws["run"], "model_id": None, "path": str(gguf_dir),
+                              "settings": to_json({"format": "gguf", "quant": "q8_0"}), "created_at": now()})
+    window.show_page("export")
+    page = window.pages["export"]
+    table = page.exports_table
+    assert page.exports_box.isVisible()
+    assert [[table.item(i, j).text() for j in (1, 2, 3)] for i in range(2)] == [
+        ["first", "GGUF q8_0", str(gguf_dir)], ["first", "safetensors", str(window.ws["export_dir"])]]
+
+    table.selectRow(1)  # the safetensors folder: by default only the record goes
+    box = page.tidy.ask_delete()
+    also = box.findChild(QCheckBox, "delete-export-files")
+    assert not also.isChecked() and str(window.ws["export_dir"]) in also.text()
+    assert "Kept: the exported folder" in box.text()
+    box.button(QMessageBox.Cancel).click()
+    assert table.rowCount() == 2
+    box = page.tidy.ask_delete()
+    box.findChild(QPushButton, "confirm-delete-button").click()
+    assert table.rowCount() == 1 and window.ws["export_dir"].is_dir()
+
+    table.selectRow(0)  # the GGUF: ticked, the folder goes too, and the dialog says so first
+    box = page.tidy.ask_delete()
+    also = box.findChild(QCheckBox, "delete-export-files")
+    assert "2.9 KiB" in also.text()
+    also.setChecked(True)
+    assert "Also deleted: the exported folder " + str(gguf_dir) in box.text()
+    box.findChild(QPushButton, "confirm-delete-button").click()
+    assert table.rowCount() == 0 and not gguf_dir.exists() and not page.exports_box.isVisible()
+    with open_store(window.studio.home) as store:
+        assert store.count("exports") == 0 and store.count("runs") == 1
