@@ -67,9 +67,9 @@ class PromptsPage(Page):
     def refresh(self) -> None:
         with self.studio.store() as store:
             rows = list_sets(store)
-        shown = self.view.set_name
-        fill_table(self.table, [(r["name"], r["train"] or 0, r["eval"] or 0) for r in rows])
         names = [r["name"] for r in rows]
+        shown = self.view.set_name if self.view.set_name in names else next(iter(names), None)  # else the first set
+        fill_table(self.table, [(r["name"], r["train"] or 0, r["eval"] or 0) for r in rows])
         if shown in names:
             self.table.selectRow(names.index(shown))
         self.view.show_set(shown if shown in names else None)

@@ -159,8 +159,9 @@ def test_train_and_resume_name_their_run_before_training_begins(home, monkeypatc
 
     with open_store(home):
         pass  # a workspace to resume in (resume refuses a --home without one)
-    row = {"name": "my-run", "id": 7}
+    row = {"name": "my-run", "id": 7, "model_id": 1, "reward_model_id": None, "config": "{}"}  # as a stored run
     monkeypatch.setattr(core.journey.training, "start_run", lambda store, **kw: row)
+    monkeypatch.setattr("core.cli.commands.training._estimate", lambda store, run: "It will take about a minute.")
     monkeypatch.setattr(core.store.runs, "get_run", lambda store, name: row)
 
     def fake_training(store, name, device=None, on_progress=None):
@@ -174,7 +175,9 @@ def test_train_and_resume_name_their_run_before_training_begins(home, monkeypatc
     runs = [protocol.started_run(e) for e in read if isinstance(e, Progress)]
     assert runs == [{"run": "my-run", "run_id": 7}]
     texts = [e.text for e in read if isinstance(e, LogLine)]
-    assert texts[0].startswith("Run 'my-run'") and texts[-1] == "TRAINING"
+    named = next(i for i, t in enumerate(texts) if t.startswith("Run 'my-run'"))
+    assert named < texts.index("TRAINING")  # the sentence a person reads, then training
     event_at = next(i for i, e in enumerate(read) if isinstance(e, Progress) and protocol.started_run(e))
     assert event_at < read.index(LogLine("TRAINING"))
-    assert read_result(out) == Result({"run": "my-run", "iterations": []})
+    result = read_result(out).value
+    assert (result["run"], result["iterations"]) == ("my-run", []) and isinstance(result["verdict"], str)

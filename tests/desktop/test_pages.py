@@ -50,6 +50,7 @@ def test_typed_prompts_are_added_and_home_counts_them(qtbot, window, tiny_model_
     page.set_name.setText("mine")
     qtbot.mouseClick(page.add_button, Qt.LeftButton)
     assert page.table.item(0, 0).text() == "mine"
+    assert page.view.set_name == "mine"  # the only set's prompts are shown without a click
     qtbot.mouseClick(page.add_button, Qt.LeftButton)  # nothing typed: a dialog says so
     assert dialogs() and "no prompts" in dialogs()[0].text()
     close_dialogs()

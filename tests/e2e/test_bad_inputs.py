@@ -159,7 +159,7 @@ CASES = [
     ("resume a run that does not exist", _args("resume", "nope"), "No run"),
     # export targets
     ("export into a non-empty folder", _export_into_full_folder, "not empty"),
-    ("export where nothing can be written", _args("export", "tiny", "/proc/superhf-export"), "refused"),
+    ("export where nothing can be written", _args("export", "tiny", "/proc/superhf-export"), "choose a folder"),
 ]
 
 
