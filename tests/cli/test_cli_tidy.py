@@ -80,7 +80,7 @@ def test_renames_and_reward_and_export_deletes(home, ws, capsys):
     code, listed = run(home, capsys, "exports", "list")
     assert code == 0 and [(e["run"], e["path"]) for e in listed["exports"]] == [("tuned", str(ws["export_dir"]))]
     assert run(home, capsys, "reward", "delete", "kind", "--version", "1", "--yes")[0] == 0
-    assert run(home, capsys, "exports", "delete", str(listed["exports"][0]["id"]), "--yes")[0] == 0
+    assert run(home, capsys, "exports", "delete", str(listed["exports"][0]["id"]), "--yes", "--with-folder")[0] == 0
     assert not ws["export_dir"].exists() and count(home, "exports") == 0
     with open_store(home) as store:
         assert [r["name"] for r in store.all("SELECT name FROM runs")] == ["tuned"]
@@ -105,3 +105,9 @@ def test_tidy_commands_refuse_a_workspace_that_does_not_exist(tmp_path, capsys):
     code = main(["--home", str(tmp_path / "nowhere"), "--json", "runs", "delete", "x", "--yes"])
     assert code == 1 and "no workspace" in last_json(capsys.readouterr().out)["error"]
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_export_is_forgotten_but_its_folder_kept_unless_asked(home, ws, capsys):
+    code, listed = run(home, capsys, "exports", "list")
+    assert run(home, capsys, "exports", "delete", str(listed["exports"][0]["id"]), "--yes")[0] == 0
+    assert ws["export_dir"].is_dir() and count(home, "exports") == 0  # the user's copy stays, as in the app

@@ -48,9 +48,10 @@ def add_arguments(groups: dict, sub) -> None:
     exports = sub.add_parser("exports", help="list and delete exports").add_subparsers(
         dest="action", required=True, parser_class=sub._parser_class)
     exports.add_parser("list", help="every export: where it went, of which run or model")
-    ed = exports.add_parser("delete", help="delete an export's folder and its record")
+    ed = exports.add_parser("delete", help="forget an export (its folder stays unless --with-folder)")
     ed.add_argument("name", type=int, metavar="ID")
-    ed.add_argument("--keep-files", action="store_true", help="only forget the record; the folder stays")
+    ed.add_argument("--with-folder", action="store_true",
+                    help="also delete the exported folder (the app's default keeps it: it is the user's copy)")
     ed.add_argument("--yes", action="store_true", help="do not ask (needed with --json)")
 
 
@@ -68,7 +69,7 @@ def confirm(args: Namespace, text: str) -> None:
 
 def _delete(args: Namespace, kind: str) -> dict:
     with open_store(args.home) as store:
-        options = {"version": getattr(args, "version", None), "keep_files": getattr(args, "keep_files", False)}
+        options = {"version": getattr(args, "version", None), "keep_files": not getattr(args, "with_folder", False)}
         plan = plan_delete(store, kind, args.name, **options)
         if plan.refused:
             raise InputError(plan.refused)
