@@ -5,7 +5,6 @@ refuses), and a new run or reward model under the old name never meets the old f
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from core.errors import InputError
@@ -15,21 +14,13 @@ from core.store.database import Store
 from core.store.models import get_model
 from core.store.reward_models import find_reward_model
 from core.store.runs import get_run, run_exists, run_lock
-
-FOLDER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # names that become folder names
+from core.store.workspace import check_folder_name
 
 
 def _plain_name(new: str, what: str) -> str:
     new = (new or "").strip()
     if not new or len(new) > 100 or "\n" in new:
         raise InputError(f"A {what} name must be 1 to 100 characters on one line.")
-    return new
-
-
-def _folder_name(new: str, what: str) -> str:
-    new = (new or "").strip()
-    if not FOLDER_NAME.fullmatch(new):
-        raise InputError(f"A {what} name may use letters, digits, '.', '_' and '-' (1 to 64), not '{new}'.")
     return new
 
 
@@ -41,9 +32,9 @@ def rename(store: Store, kind: str, old: str, new: str) -> dict:
         row = store.named("prompt_sets", old, "prompt set", "Import some with 'superhf prompts import'.")
         rows.rename_row(store, "prompt_sets", row["id"], _plain_name(new, "prompt set"))
     elif kind == "run":
-        _rename_run(store, old, _folder_name(new, "run"))
+        _rename_run(store, old, check_folder_name(new, "run"))
     elif kind == "reward":
-        _rename_reward(store, old, _folder_name(new, "reward model"))
+        _rename_reward(store, old, check_folder_name(new, "reward model"))
     else:
         raise ValueError(kind)
     return {"kind": kind, "old": old, "new": new.strip()}

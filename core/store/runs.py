@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from contextlib import contextmanager
 from typing import Optional
 
 from core.errors import InputError
 from core.store.database import Store, now, to_json
+from core.store.workspace import check_folder_name
 
 STATUSES = ("created", "running", "paused", "cancelled", "failed", "finished")
 
@@ -23,8 +23,7 @@ def create_run(store: Store, *, name: Optional[str], model_id: int, reward_model
         while store.one("SELECT id FROM runs WHERE name = ?", [name]):
             count += 1
             name = f"run-{count + 1}"
-    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
-        raise InputError(f"A run name may use letters, digits, '.', '_' and '-' (1 to 64), not '{name}'.")
+    check_folder_name(name, "run")
     if store.one("SELECT id FROM runs WHERE name = ?", [name]):
         raise InputError(f"A run named '{name}' exists already. Resume it with 'superhf resume {name}', "
                          "or pick another name with --name.")

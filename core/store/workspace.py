@@ -7,6 +7,7 @@ data folder. The GUI and the CLI use the same layout, so either can open the oth
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -15,6 +16,15 @@ from core.errors import InputError
 
 DB_NAME = "superhf.db"
 STALE_SCRATCH_SECONDS = 24 * 3600  # scratch older than this was left by a killed process
+FOLDER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # run and reward model names: they name folders
+
+
+def check_folder_name(name: str, what: str) -> str:
+    """``name`` (stripped) if it can name a folder on every system, else a plain refusal."""
+    name = (name or "").strip()
+    if not FOLDER_NAME.fullmatch(name):
+        raise InputError(f"A {what} name may use letters, digits, '.', '_' and '-' (1 to 64), not '{name}'.")
+    return name
 
 
 def default_home() -> Path:
