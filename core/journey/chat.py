@@ -20,6 +20,7 @@ from core.sampling.generation import (
     FALLBACK_TEMPLATE,
     INVENTED_TURN,
     SamplingSettings,
+    encode_prompt,
     stop_token_ids,
     strip_invented_turns,
     with_bos,
@@ -73,20 +74,20 @@ def load_chat_model(store: Store, name: str, *, device: Optional[str] = None,
 
 
 def chat_prompt_ids(tokenizer, question: str, system: Optional[str] = None) -> list[int]:
-    """The question as the model's chat template writes a user turn, after a system turn when
+    """The question as sampling encodes a prompt (``encode_prompt``), after a system turn when
     one is given. A template that refuses a system turn (Gemma's) gets it at the head of the
-    question instead; a model with no template gets the plain "User: ... Assistant:" form."""
+    question instead; a model with no template gets it before the plain "User: ..." form."""
     system = (system or "").strip()
+    if not system:
+        return encode_prompt(tokenizer, question)
     if getattr(tokenizer, "chat_template", None):
-        turns = [{"role": "user", "content": question}]
+        turns = [{"role": "system", "content": system}, {"role": "user", "content": question}]
         try:
-            text = tokenizer.apply_chat_template(([{"role": "system", "content": system}] if system else []) + turns,
-                                                 tokenize=False, add_generation_prompt=True)
-        except Exception:  # noqa: BLE001 - the template refuses a system turn: fold it into the question
-            turns = [{"role": "user", "content": f"{system}\n\n{question}"}]
             text = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+        except Exception:  # noqa: BLE001 - the template refuses a system turn: fold it into the question
+            return encode_prompt(tokenizer, f"{system}\n\n{question}")
     else:
-        text = (f"{system}\n\n" if system else "") + FALLBACK_TEMPLATE.format(prompt=question)
+        text = f"{system}\n\n{FALLBACK_TEMPLATE.format(prompt=question)}"
     return with_bos(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
