@@ -40,6 +40,14 @@ def edit_prompt(store: Store, set_name: str, prompt_id: int, text: str) -> dict:
     return store.one("SELECT id, text, split FROM prompts WHERE id = ?", [prompt_id])
 
 
+def chosen_prompts(store: Store, set_name: str, ids: list[int]) -> list[dict]:
+    """(id, text) of prompts ``ids`` of the set, in id order, or a plain refusal naming those
+    it does not have: what a delete shows before it asks."""
+    set_id = _set_id(store, set_name)
+    ids = _check_ids(store, set_id, set_name, ids)
+    return store.all(f"SELECT id, text FROM prompts WHERE id IN ({','.join('?' for _ in ids)}) ORDER BY id", ids)
+
+
 def delete_prompts(store: Store, set_name: str, ids: list[int]) -> int:
     """Delete prompts of the set; returns how many went."""
     set_id = _set_id(store, set_name)

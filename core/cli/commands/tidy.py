@@ -8,7 +8,7 @@ import sys
 from argparse import Namespace
 
 from core.cli.output import command, say
-from core.errors import Cancelled, InputError, NotFoundError
+from core.errors import Cancelled, InputError
 from core.journey.renaming import rename
 from core.journey.tidy import delete, plan_delete
 from core.store.database import open_store
@@ -130,16 +130,10 @@ def prompts_edit(args: Namespace) -> dict:
 
 @command("prompts remove")
 def prompts_remove(args: Namespace) -> dict:
-    from core.store.prompt_edits import delete_prompts
-    from core.store.prompts import prompts_of
+    from core.store.prompt_edits import chosen_prompts, delete_prompts
 
     with open_store(args.home) as store:
-        texts = {r["id"]: r["text"] for r in prompts_of(store, args.set)}
-        missing = sorted({i for i in args.ids if i not in texts})
-        if missing:
-            raise NotFoundError(f"Set '{args.set}' has no prompt with id {', '.join(map(str, missing))}. "
-                                f"'superhf prompts show {args.set}' lists its prompts with their ids.")
-        shown = [f"  {i}: {texts[i]}" for i in dict.fromkeys(args.ids)]
+        shown = [f"  {r['id']}: {r['text']}" for r in chosen_prompts(store, args.set, args.ids)]
         confirm(args, "\n".join([f"Delete {len(shown)} prompt(s) of set '{args.set}'?", *shown,
                                  "Kept: every rating of answers to them, and the answers already written"]))
         n = delete_prompts(store, args.set, args.ids)
