@@ -15,8 +15,8 @@ def add_generations(store: Store, rows: list[dict]) -> None:
 
 
 def answers_to(store: Store, prompt: str) -> list[dict]:
-    """(id, completion, finished) of every stored answer to ``prompt``, oldest first."""
-    return store.all("SELECT id, completion, finished FROM generations WHERE prompt = ? ORDER BY id", [prompt])
+    """(id, completion) of every stored answer to ``prompt``, oldest first."""
+    return store.all("SELECT id, completion FROM generations WHERE prompt = ? ORDER BY id", [prompt])
 
 
 def answer_counts(store: Store) -> dict[str, int]:
