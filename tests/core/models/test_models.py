@@ -2,8 +2,10 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+import torch
 
 from core.models.devices import choose_device, choose_dtype
 from core.errors import InputError, ModelError, NotFoundError
@@ -101,6 +103,32 @@ def test_a_gguf_file_is_dequantised_once_into_the_workspace(store, tmp_path):
     assert list(store.workspace.tmp_dir.iterdir()) == []  # no scratch left behind
     lm = load_model(store, "tiny")
     assert lm.tokenizer.chat_template  # the GGUF's chat template came along
+
+
+def test_a_gguf_keeps_the_dtype_its_matrices_need(store, tmp_path):
+    from safetensors import safe_open
+
+    from core.models.gguf_import import weights_dtype
+
+    gguf = make_tiny_gguf(tmp_path / "tiny.gguf", vocab_size=1024)  # float16 matrices, float32 norms
+    folder = Path(import_model(store, gguf)["path"])
+    assert json.loads((folder / "config.json").read_text())["dtype"] == "float16"
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        assert f.get_tensor("model.layers.0.self_attn.q_proj.weight").dtype == torch.float16
+    # quantised files become bfloat16: their values need no more, and a 7B Q4 stays near 14 GB, not 28
+    assert weights_dtype({"Q4_1", "Q8_0"}) == weights_dtype({"Q4_K", "F16"}) == "bfloat16"
+    assert weights_dtype({"BF16"}) == "bfloat16" and weights_dtype({"F16", "F32"}) == "float32"
+
+
+def test_a_gguf_import_without_disk_room_is_refused_before_writing(store, tmp_path, monkeypatch):
+    import core.store.atomic as atomic
+
+    gguf = make_tiny_gguf(tmp_path / "tiny.gguf", vocab_size=1024)
+    monkeypatch.setattr(atomic, "free_bytes", lambda folder: 10 * 2**20)
+    with pytest.raises(InputError, match="Not enough free disk space for importing tiny.gguf .*Free some space"):
+        import_model(store, gguf)
+    unchanged(store, 0)
+    assert list(store.workspace.tmp_dir.iterdir()) == []
 
 
 def test_a_truncated_gguf_is_refused_and_leaves_nothing(store, tmp_path):

@@ -3,6 +3,7 @@ imported once, it answers in words, and its dequantised safetensors folder gener
 same tokens as the GGUF it came from."""
 
 import json
+from pathlib import Path
 
 import torch
 
@@ -16,6 +17,9 @@ def test_the_starter_model_answers_a_question(starter_home):
     with open_store(starter_home) as store:
         row = store.model(STARTER_NAME)
         assert row["kind"] == "starter" and 130e6 < row["parameters"] < 140e6
+        folder = Path(row["path"])  # 4-bit weights need no more than bfloat16: half float32's disk
+        assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
+        assert (folder / "model.safetensors").stat().st_size < 2.1 * row["parameters"]
         lm = load_model(store, STARTER_NAME, device="cpu")
     out = sample(lm, ["What is the capital of France?"], 2, SamplingSettings(max_new_tokens=24, seed=0))
     assert len(out) == 2
