@@ -92,6 +92,8 @@ def _to_gguf(hf: Path, out: Path, source: str, quant: str) -> dict:
 
 
 def _export_run(store: Store, run: dict, out: Path, adapter_only: bool, device: Optional[str]) -> dict:
+    from transformers import AutoTokenizer
+
     from core.superhf.run import run_policy
 
     policy, config, checkpoint = run_policy(
@@ -109,7 +111,9 @@ def _export_run(store: Store, run: dict, out: Path, adapter_only: bool, device: 
         merged = merged.to(dtype)
         merged.save_pretrained(out, safe_serialization=True)
         merged.generation_config.save_pretrained(out)
-    policy.lm.tokenizer.save_pretrained(out)
+    # the base model's tokenizer as it was stored, not the one loaded for sampling and training
+    # (left padding, pad = EOS): a user's transformers code then pads as the model's authors meant
+    AutoTokenizer.from_pretrained(base["path"], local_files_only=True).save_pretrained(out)
     return {"iteration": checkpoint["iteration"], "base_model": base["name"],
             "lora_merged": config.lora and not adapter_only, **({} if adapter_only else {"dtype": str(dtype).removeprefix("torch.")})}
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from core.superhf.policy import Policy
-from core.store.atomic import atomic_folder
+from core.store.atomic import atomic_folder, check_room
 from core.store.database import Store
 from core.store.runs import drop_old_checkpoints
 
@@ -28,6 +28,9 @@ def save_checkpoint(store: Store, run_name: str, iteration: int, policy: Policy,
                     meta: dict) -> Path:
     target = checkpoint_dir(store, run_name, iteration)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # the trained weights and AdamW's two moments of each: gigabytes when all weights are tuned
+    trained = sum(p.numel() * p.element_size() for p in policy.trainable_parameters())
+    check_room(target.parent, 3 * trained + 16 * 2**20, f"the checkpoint of round {iteration}")
     # a folder already there was written before a crash, never recorded: this one replaces it
     with atomic_folder(target, scratch=store.workspace.tmp_dir, prefix="checkpoint-") as tmp:
         policy.save(tmp)

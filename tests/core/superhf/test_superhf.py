@@ -149,6 +149,10 @@ def test_export_loads_in_plain_transformers_and_generates_what_the_app_does(stor
 
     plain = AutoModelForCausalLM.from_pretrained(out, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(out, local_files_only=True)
+    original = AutoTokenizer.from_pretrained(store.model(tiny_model)["path"], local_files_only=True)
+    # the base's own tokenizer settings, not the app's left padding for sampling
+    assert (tokenizer.padding_side, tokenizer.pad_token) == (original.padding_side, original.pad_token)
+    assert original.padding_side == "right"
     policy = build_policy(Path(store.model(tiny_model)["path"]), SuperHFConfig(),
                           checkpoint=Path(last_checkpoint(store, get_run(store, "r")["id"])["path"]))
     ids = tokenizer("<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n", return_tensors="pt")
@@ -283,3 +287,22 @@ def test_epochs_pass_over_the_kept_answers_again_with_the_schedule_stretched(sto
     assert [n for n, _ in steps] == [4, 4, 4, 4]  # 8 kept answers, 2 passes of 2 steps
     rates = [lr for _, lr in steps]
     assert rates[0] > 0 and rates == sorted(rates, reverse=True) and rates[-1] > 0  # one decay over all 4
+
+
+def test_a_disk_without_room_for_a_checkpoint_stops_the_run_in_plain_words(store, tiny_model, prompt_set,
+                                                                           monkeypatch):
+    import core.store.atomic as atomic
+
+    new_run(store, tiny_model, prompt_set, iterations=2, lora=False)
+    real = atomic.free_bytes
+    # room for the first round's checkpoint, then the disk is full
+    monkeypatch.setattr(atomic, "free_bytes", lambda folder: real(folder) if not iterations(
+        store, get_run(store, "r")["id"])[1:] else 2**20)
+    with pytest.raises(InputError, match="Not enough free disk space for the checkpoint of round 2"):
+        run_superhf(store, "r", reward_fn=brevity)
+    run = get_run(store, "r")
+    assert run["status"] == "failed" and "disk space" in run["error"]
+    assert last_checkpoint(store, run["id"])["iteration"] == 1  # the first round's work is kept
+    monkeypatch.setattr(atomic, "free_bytes", real)
+    run_superhf(store, "r", reward_fn=brevity)  # space freed: it resumes from round 1
+    assert [i["iteration"] for i in iterations(store, run["id"])] == [0, 1, 2]
