@@ -13,7 +13,7 @@ from torch import nn
 
 from core.errors import InputError
 from core.reward.config import RewardSettings  # noqa: F401  (declared there, torch-free; imported from here too)
-from core.sampling.generation import bos_ids, format_prompt
+from core.sampling.generation import bos_ids, format_prompt, position_ids
 from core.store.features import FeatureFile
 
 POOLING = "answer-mean@0.6+last@2/3/v4"  # bump when the features change, so cached ones are not reused
@@ -142,7 +142,7 @@ class Featurizer:
             ids[i, T - len(r):] = torch.tensor(r, dtype=torch.long)
             mask[i, T - len(r):] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # padding does not shift a text's positions
+        positions = position_ids(mask)  # padding does not shift a text's positions
         # The answer is the last ``answers[i]`` tokens of each row.
         answer_mask = torch.arange(T, device=self.device).unsqueeze(0) >= (
             T - torch.tensor(answers, device=self.device)).unsqueeze(1)  # (B, T)

@@ -109,6 +109,14 @@ def with_bos(tokenizer, ids: Sequence[int]) -> list[int]:
     return bos + list(ids) if bos and list(ids[:1]) != bos else list(ids)
 
 
+def position_ids(attention_mask):
+    """Each token's position within its own text, from a left-padded batch's attention mask
+    (B, T): padding shifts none, so a model with absolute positions (GPT-2) reads a padded row
+    as it reads the row alone. Pads get 0. Training and reward passes feed these; sampling
+    (``core.sampling.decoder``) computes the same."""
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
 def encode_prompt(tokenizer, prompt: str) -> list[int]:
     """The token ids the model is fed for ``prompt``: its formatted text, led by BOS where the
     tokenizer uses one. Sampling, training and scoring all encode prompts this way."""

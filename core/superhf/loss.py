@@ -18,6 +18,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from core.sampling.generation import position_ids
+
 
 @dataclass
 class Batch:
@@ -27,6 +29,19 @@ class Batch:
 
     def to(self, device) -> "Batch":
         return Batch(self.input_ids.to(device), self.attention_mask.to(device), self.completion_mask.to(device))
+
+    @property
+    def position_ids(self) -> torch.Tensor:
+        """(B, T) each token's position in its own row, as sampling fed it: left padding shifts none."""
+        return position_ids(self.attention_mask)
+
+
+def batch_logits(model, batch: Batch) -> torch.Tensor:
+    """(B, T, V) logits of ``model`` on ``batch``: the training and reference passes both run
+    this, with the positions sampling used, so absolute-position models (GPT-2) see a padded
+    row as they saw it while it was sampled."""
+    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                 position_ids=batch.position_ids).logits
 
 
 def build_batch(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]],

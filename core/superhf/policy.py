@@ -13,7 +13,7 @@ import torch
 
 from core.models.loading import LoadedModel, load_model_folder
 from core.superhf.config import SuperHFConfig
-from core.superhf.loss import Batch
+from core.superhf.loss import Batch, batch_logits
 
 ADAPTER_DIR = "adapter"
 WEIGHTS_FILE = "model.safetensors"
@@ -46,11 +46,11 @@ class Policy:
             self.model.eval()
             try:
                 with self.model.disable_adapter():
-                    return self.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+                    return batch_logits(self.model, batch)
             finally:
                 for module, training in modes:
                     module.training = training
-        return self.reference(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        return batch_logits(self.reference, batch)
 
     def save(self, folder: Path) -> None:
         """The trained part: the LoRA adapter, or the whole weights when fully fine-tuned."""
@@ -74,6 +74,23 @@ def _untie(state: dict) -> dict:
     return out
 
 
+# LoRA targets for the architectures peft has no default for: Phi-3 fuses q, k and v into one
+# projection, which stands in for peft's usual q_proj and v_proj.
+LORA_TARGETS = {"phi3": ["qkv_proj"]}
+
+
+def lora_targets(model, config: SuperHFConfig):
+    """The modules that get LoRA adapters: the run's choice, else peft's default for the
+    architecture, else ours (``LORA_TARGETS``), else every linear layer (an architecture
+    neither knows still trains, where peft alone would refuse it)."""
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
+
+    if config.lora_targets:
+        return list(config.lora_targets)
+    kind = model.config.model_type
+    return None if kind in DEFAULTS else LORA_TARGETS.get(kind, "all-linear")
+
+
 def build_policy(base_path: Path, config: SuperHFConfig, *, device: Optional[str] = None,
                  checkpoint: Optional[Path] = None, name: Optional[str] = None) -> Policy:
     """The policy on its device, from the base model or from a checkpoint's trained part."""
@@ -93,6 +110,6 @@ def build_policy(base_path: Path, config: SuperHFConfig, *, device: Optional[str
         torch.manual_seed(config.seed)  # the adapters' random start: the same in every process
         lm.model = get_peft_model(lm.model, LoraConfig(
             r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-            target_modules=list(config.lora_targets) if config.lora_targets else None, task_type="CAUSAL_LM"))
+            target_modules=lora_targets(lm.model, config), task_type="CAUSAL_LM"))
     lm.model.eval()  # dropout only while updating: the loop switches to train() for that alone
     return Policy(lm, None)

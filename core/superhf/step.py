@@ -13,7 +13,7 @@ from core.errors import ModelError
 from core.sampling.generation import Completion, encode_prompt, end_of_turn_id, format_prompt
 from core.superhf.policy import Policy
 from core.superhf.config import SuperHFConfig
-from core.superhf.loss import Batch, build_batch, superhf_loss
+from core.superhf.loss import Batch, batch_logits, build_batch, superhf_loss
 
 
 @dataclass
@@ -60,7 +60,7 @@ def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFCo
             total = sum(int(b.completion_mask[:, 1:].sum()) for b in batches)
             ce_sum = kl_sum = 0.0
             for batch in batches:
-                logits = policy.trainer(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+                logits = batch_logits(policy.trainer, batch)
                 reference = policy.reference_logits(batch) if with_kl else None
                 loss, ce, kl = superhf_loss(logits, reference, batch, config.kl_coefficient)
                 share = int(batch.completion_mask[:, 1:].sum()) / total  # token-weighted: sums to the whole loss
