@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -21,7 +22,7 @@ from core.sampling.generation import (Completion, SamplingSettings, encode_promp
                                       stop_token_ids)
 from core.superhf.config import SuperHFConfig
 from core.superhf.loop import superhf_iteration
-from core.superhf.policy import build_policy
+from core.superhf.policy import build_policy, lora_targets
 from core.superhf.step import MicroBatch, completion_batch, optimise_step
 
 PROMPTS = ["Hi", "Tell me about the sea.", "What is two and two? Name a colour, and write a short poem."]
@@ -67,6 +68,7 @@ def forcing_at(lm, token: int, call: int):
     return lm.model.get_output_embeddings().register_forward_hook(hook)
 
 
+@pytest.fixture(scope="module")
 def reward_model(folder):
     """A tiny reward model on the family's backbone: a random head on the app's features."""
     backbone, tokenizer, device = load_backbone(folder, "cpu")
@@ -80,7 +82,7 @@ def reward_model(folder):
 
 # ---------------------------------------------------------------- BOS
 
-def test_prompts_lead_with_bos_exactly_where_the_family_tokenizer_uses_one(family, lm, folder):
+def test_prompts_lead_with_bos_exactly_where_the_family_tokenizer_uses_one(family, lm, reward_model):
     tok = lm.tokenizer
     ids = encode_prompt(tok, PROMPTS[1])
     assert (ids[0] == tok.bos_token_id) == family.adds_bos
@@ -92,7 +94,7 @@ def test_prompts_lead_with_bos_exactly_where_the_family_tokenizer_uses_one(famil
         for row in rows(completion_batch(tok, made)):
             assert row[:len(ids)] == ids
     # So does the reward model.
-    featurizer, _ = reward_model(folder)
+    featurizer, _ = reward_model
     encoded, _ = featurizer.encode([(PROMPTS[1], ANSWERS[1])])
     assert encoded[0][:len(ids)] == ids
 
@@ -188,8 +190,8 @@ def test_reference_logits_of_a_padded_batch_are_each_row_alone(folder):
         torch.testing.assert_close(padded[i, real], alone, rtol=1e-4, atol=1e-4)
 
 
-def test_rewards_of_a_padded_batch_are_those_scored_one_at_a_time(folder):
-    featurizer, head = reward_model(folder)
+def test_rewards_of_a_padded_batch_are_those_scored_one_at_a_time(reward_model):
+    featurizer, head = reward_model
     items = list(zip(PROMPTS, ANSWERS))
     together = head(featurizer.features(items, batch_size=len(items)))
     alone = head(featurizer.features(items, batch_size=1))
@@ -198,10 +200,10 @@ def test_rewards_of_a_padded_batch_are_those_scored_one_at_a_time(folder):
 
 # ---------------------------------------------------------------- a whole iteration
 
-def test_one_superhf_iteration_runs_with_a_finite_loss(folder):
+def test_one_superhf_iteration_runs_with_a_finite_loss(folder, reward_model):
     config = SuperHFConfig(prompts_per_iteration=2, superbatch_size=2, minibatch_size=2, max_new_tokens=8)
     policy = build_policy(folder, config, device="cpu")
-    featurizer, head = reward_model(folder)
+    featurizer, head = reward_model
 
     def reward_fn(prompts, completions):
         with torch.no_grad():
@@ -213,3 +215,13 @@ def test_one_superhf_iteration_runs_with_a_finite_loss(folder):
     metrics = superhf_iteration(policy, reward_fn, PROMPTS[:2], config, optimizer, scheduler, 0)
     assert math.isfinite(metrics["loss"]) and metrics["ce"] > 0
     assert any(not torch.equal(b, p) for b, p in zip(before, policy.trainable_parameters()))
+
+
+def test_lora_targets_an_architecture_peft_has_no_default_for():
+    def of(kind, **settings):
+        return lora_targets(SimpleNamespace(config=SimpleNamespace(model_type=kind)), SuperHFConfig(**settings))
+
+    assert of("llama") is None  # peft's own default (q_proj, v_proj)
+    assert of("phi3") == ["qkv_proj"]  # peft has none: its fused attention projection
+    assert of("an-architecture-from-next-year") == "all-linear"
+    assert of("phi3", lora_targets=("o_proj",)) == ["o_proj"]  # the run's choice first
