@@ -60,6 +60,7 @@ class Family:
     pad: Optional[str] = None
     template: Optional[str] = None
     config: dict = field(default_factory=dict)  # family-specific config settings
+    prepend: str = "first"  # SentencePiece style: "▁" before a text's first word (Gemma: never)
 
 
 FAMILIES = (
@@ -71,7 +72,7 @@ FAMILIES = (
            eos="<|im_end|>", end_of_turn="<|im_end|>", pad="<|endoftext|>", template=CHATML_TEMPLATE),
     Family("gemma", "GemmaConfig", False, ("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"),
            eos="<eos>", end_of_turn="<end_of_turn>", bos="<bos>", adds_bos=True, pad="<pad>",
-           template=GEMMA_TEMPLATE, config=dict(head_dim=8)),
+           template=GEMMA_TEMPLATE, config=dict(head_dim=8), prepend="never"),
     Family("phi3", "Phi3Config", False,
            ("<unk>", "<s>", "</s>", "<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"),
            eos="<|endoftext|>", end_of_turn="<|end|>", bos="<s>", adds_bos=True, pad="<|endoftext|>",
@@ -96,8 +97,8 @@ def build_tokenizer(family: Family, vocab_size: int = 384):
     else:
         unk = "<unk>" if "<unk>" in family.specials else None
         tok = Tokenizer(models.BPE(unk_token=unk))
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
-        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme=family.prepend)
+        tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme=family.prepend)
         alphabet = sorted(set("".join(CORPUS)) | {"▁", "\n"})
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(family.specials),
                                   initial_alphabet=alphabet, show_progress=False)
