@@ -161,7 +161,7 @@ def _probe(path: str, lora: bool, device: Optional[str], queue) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecations, as in the CLI
 
     from core.superhf.policy import build_policy
-    from core.superhf.loss import build_batch, superhf_loss
+    from core.superhf.loss import batch_logits, build_batch, superhf_loss
 
     policy = build_policy(Path(path), SuperHFConfig(lora=lora), device=device)
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=1e-5)
@@ -175,7 +175,7 @@ def _probe(path: str, lora: bool, device: Optional[str], queue) -> None:
         Path("/proc/self/clear_refs").write_text("5")
     loaded = torch.cuda.memory_allocated() / 2**20 if cuda else _rss_mib("VmRSS")
     policy.model.train()
-    logits = policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    logits = batch_logits(policy.model, batch)
     loss, _, _ = superhf_loss(logits, policy.reference_logits(batch), batch, 0.35)
     loss.backward()
     optimizer.step()
