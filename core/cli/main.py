@@ -267,6 +267,12 @@ def build_parser() -> Parser:
                                                   "kl_coefficient", "learning_rate"])
     bs.add_argument("--ratings", type=int, default=200, help="simulated ratings the reward model learns from")
     bs.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    bm = bench.add_parser("memory", help="the memory plan's estimate against the measured peak of one small LoRA "
+                          "iteration on random 0.5B and 1.5B Llama models (slow: minutes, ~15 GiB at the peak)")
+    bm.add_argument("--size", dest="sizes", action="append", choices=["0.5B", "1.5B"],
+                    help="a model size (repeat for several; default both)")
+    bm.add_argument("--folder", help="where the random models are built, once (default: the workspace's cache)")
+    bm.add_argument("--free-gib", type=float, help="tell the plan only this much memory is free, to see its choices")
     for leaf in _commands(p):  # `superhf model list --json` as well as `superhf --json model list`
         _global_options(leaf, suppress=True)
         leaf.epilog = EXIT_CODES

@@ -23,6 +23,7 @@ from core.metrics import distinct_n, mean, self_bleu, std
 from core.progress import CancelToken, ProgressCallback, report
 from core.sampling.generation import Completion, SamplingSettings, sample
 from core.superhf.config import SuperHFConfig
+from core.superhf.memory import MemoryPlan, start_micro_batch
 from core.superhf.policy import Policy
 from core.superhf.step import MicroBatch, optimise_step
 
@@ -49,10 +50,12 @@ def best_of_each_prompt(completions: Sequence[Completion], rewards: Sequence[flo
     return best
 
 
-def sampling(config: SuperHFConfig, seed: int) -> SamplingSettings:
+def sampling(config: SuperHFConfig, seed: int, plan: Optional[MemoryPlan] = None) -> SamplingSettings:
     # vLLM can load the current LoRA adapter; a full fine-tune's weights live only in memory.
+    # The memory plan's batch, where there is one: it counted the update's memory too.
     return SamplingSettings(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                            top_p=config.top_p, seed=seed, backend="auto" if config.lora else "torch")
+                            top_p=config.top_p, seed=seed, backend="auto" if config.lora else "torch",
+                            batch_size=plan.sampling_batch if plan is not None else None)
 
 
 def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str], config: SuperHFConfig,
@@ -65,7 +68,7 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
     # 1. Sample a superbatch of completions per prompt from the current policy.
     policy.model.eval()
     seed = config.seed * 100_003 + iteration + 7919 * rank  # each process its own samples
-    completions = sample(lm, prompts, config.superbatch_size, sampling(config, seed),
+    completions = sample(lm, prompts, config.superbatch_size, sampling(config, seed, policy.memory_plan),
                          on_progress=on_progress, cancel=cancel)
     sample_seconds = time.perf_counter() - started
     completions = [c for c in completions if c.text.strip()]  # empty answers teach nothing
@@ -88,7 +91,7 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
     torch.manual_seed(seed)  # dropout and order: the same on resume
     order = [i for _ in range(config.epochs) for i in torch.randperm(len(kept)).tolist()]  # each pass shuffled
     policy.model.train()
-    micro = MicroBatch(config.minibatch_size)
+    micro = MicroBatch(start_micro_batch(policy, config, on_progress))  # the memory plan's
     ce_sum = kl_sum = 0.0
     steps = 0
     total_steps = config.epochs * math.ceil(len(kept) / config.minibatch_size)

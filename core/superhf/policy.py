@@ -7,13 +7,16 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 
 from core.models.loading import LoadedModel, load_model_folder
 from core.superhf.config import SuperHFConfig
 from core.superhf.loss import Batch, batch_logits
+
+if TYPE_CHECKING:
+    from core.superhf.memory import MemoryPlan
 
 ADAPTER_DIR = "adapter"
 WEIGHTS_FILE = "model.safetensors"
@@ -24,6 +27,7 @@ class Policy:
     lm: LoadedModel  # lm.model is the trainable model (a PeftModel with LoRA)
     reference: Optional[torch.nn.Module]  # None: the policy with adapters disabled
     wrapped: Optional[torch.nn.Module] = None  # across processes: the model wrapped to average gradients
+    memory_plan: Optional["MemoryPlan"] = None  # core.superhf.memory: micro-batch, sampling batch, checkpointing
 
     @property
     def model(self):
@@ -93,7 +97,13 @@ def lora_targets(model, config: SuperHFConfig):
 
 def build_policy(base_path: Path, config: SuperHFConfig, *, device: Optional[str] = None,
                  checkpoint: Optional[Path] = None, name: Optional[str] = None) -> Policy:
-    """The policy on its device, from the base model or from a checkpoint's trained part."""
+    """The policy on its device, from the base model or from a checkpoint's trained part, with
+    the memory plan made before loading it applied: activations recomputed in the backward pass
+    (gradient checkpointing) where the plan needs it. Its micro-batch and sampling batch ride on
+    the policy for the loop."""
+    from core.superhf.memory import plan_for, recompute_activations
+
+    plan = plan_for(base_path, config, device, refuse=False)  # refusing is the run's (check_memory), not chat's
     lm = load_model_folder(base_path, name=name, device=device)
     if not config.lora:
         reference = copy.deepcopy(lm.model).eval().requires_grad_(False)
@@ -101,9 +111,13 @@ def build_policy(base_path: Path, config: SuperHFConfig, *, device: Optional[str
             from safetensors.torch import load_file
 
             lm.model.load_state_dict(load_file(str(checkpoint / WEIGHTS_FILE), device=str(lm.device)))
-        return Policy(lm, reference)
+        if plan is not None and plan.checkpointing:
+            recompute_activations(lm.model)
+        return Policy(lm, reference, memory_plan=plan)
     from peft import LoraConfig, PeftModel, get_peft_model
 
+    if plan is not None and plan.checkpointing:  # on the base model: peft's wrapper passes it through
+        recompute_activations(lm.model)
     if checkpoint is not None:
         lm.model = PeftModel.from_pretrained(lm.model, checkpoint / ADAPTER_DIR, is_trainable=True)
     else:
@@ -112,4 +126,4 @@ def build_policy(base_path: Path, config: SuperHFConfig, *, device: Optional[str
             r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
             target_modules=lora_targets(lm.model, config), task_type="CAUSAL_LM"))
     lm.model.eval()  # dropout only while updating: the loop switches to train() for that alone
-    return Policy(lm, None)
+    return Policy(lm, None, memory_plan=plan)

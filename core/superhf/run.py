@@ -26,6 +26,7 @@ from core.superhf.config import SuperHFConfig
 from core.superhf.distributed import average_metrics, make_accelerator
 from core.superhf.head_start import head_start
 from core.superhf.loop import RewardFn, evaluate, iteration_prompts, superhf_iteration, warnings
+from core.superhf.memory import check_memory
 from core.superhf.policy import Policy, build_policy
 
 
@@ -200,35 +201,6 @@ def run_policy(store: Store, run: dict, *, device: Optional[str] = None, base: b
     path = None if base or checkpoint is None else Path(checkpoint["path"])
     policy = build_policy(Path(model["path"]), config, device=device, checkpoint=path, name=model["name"])
     return policy, config, checkpoint
-
-
-def memory_needed(parameters: int, vocab: int, config: SuperHFConfig) -> int:
-    """Bytes a run needs at its peak on a CPU (float32): the policy; with full fine-tuning a
-    frozen copy, gradients and two AdamW moments; a bfloat16 copy for sampling; and the logits
-    of a micro-batch (policy, reference, their gradient and softmax)."""
-    weights = 4 * parameters
-    training = weights * 4 if not config.lora else weights // 50  # LoRA: adapters and their state are small
-    sampling = 2 * parameters
-    tokens = config.minibatch_size * (config.max_new_tokens + 256)  # completion plus a long prompt
-    logits = 4 * 4 * tokens * vocab
-    return weights + training + sampling + logits
-
-
-def check_memory(model_row: dict, config: SuperHFConfig, device: Optional[str]) -> None:
-    """Refuse, with an estimate, a run that cannot fit in this computer's memory, before
-    loading anything (on a GPU, running out of memory halves the micro-batch instead)."""
-    from core.models.devices import choose_device
-    from core.sampling.decoder import available_memory
-
-    if not model_row.get("parameters") or not choose_device(device).startswith("cpu"):
-        return
-    config_file = Path(model_row["path"]) / "config.json"
-    vocab = json.loads(config_file.read_text()).get("vocab_size", 50_000) if config_file.is_file() else 50_000
-    need, free = memory_needed(model_row["parameters"], vocab, config), available_memory("cpu")
-    if need > free:
-        raise InputError(f"This run needs about {need / 2**30:.1f} GiB of memory and {free / 2**30:.1f} GiB is free. "
-                         + ("Drop --full to train LoRA adapters instead, " if not config.lora else "")
-                         + "use a smaller model, or close other programs.")
 
 
 def _prompts(store: Store, run: dict, config: SuperHFConfig) -> tuple[list[str], list[str]]:

@@ -12,7 +12,7 @@ from core.store.doctor import check_workspace
 from core.errors import InputError
 from core.store.migrations import MIGRATIONS
 from core.store.database import open_store
-from core.superhf.run import check_memory, memory_needed
+from core.superhf.memory import check_memory, memory_needed
 from core.superhf.config import SuperHFConfig
 
 

@@ -93,3 +93,14 @@ def bench_journey(args: Namespace) -> dict:
                    settings=changed or None,
                    device=args.device, out=Path(args.out).expanduser() if args.out else None,
                    on_progress=progress_printer(args), say=lambda t: say(args, t))
+
+
+@command("bench memory")
+def bench_memory(args: Namespace) -> dict:
+    run = _bench("memory").bench_memory
+    from core.models.devices import choose_device
+
+    with open_store(args.home) as store:
+        folder = Path(args.folder).expanduser() if args.folder else store.workspace.cache_dir / "bench-memory"
+    return run(folder, sizes=tuple(args.sizes or ("0.5B", "1.5B")), free_gib=args.free_gib,
+               device=choose_device(args.device), say=lambda t: say(args, t))
