@@ -54,13 +54,15 @@ def dequantise_gguf(path: Path, out: Path, on_progress, cancel: CancelToken) -> 
             raise InputError(f"{path} is not a GGUF file (it does not start with the GGUF marker).")
     dtype, size = gguf_plan(path)
     check_room(out, size + MARGIN, f"importing {path.name} (dequantised to {dtype})")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     report(on_progress, "reading GGUF", 0, 2)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
         cancel.check()
+        # unpacked into plain tensors, whatever GGUF kernels are installed: the folder is for any transformers
         model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype,
+                                                     quantization_config=GgufConfig(dequantize=True),
                                                      local_files_only=True)
     except (InputError, ModelError):
         raise

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 
 import torch
 
+from core.metrics import mean
 from core.progress import CancelToken, ProgressCallback, report
 from core.reward.pairs import COMPARE_SOURCE
 from core.sampling.generation import Completion
@@ -20,6 +21,7 @@ from core.store.database import Store
 from core.store.generations import answers_for_prompts
 from core.store.ratings import ratings_of_kind
 from core.superhf.config import SuperHFConfig
+from core.superhf.distributed import Processes
 from core.superhf.loop import RewardFn, best_of_each_prompt
 from core.superhf.policy import Policy
 from core.superhf.step import MicroBatch, optimise_step
@@ -44,34 +46,53 @@ def stored_answers(store: Store, prompts: Sequence[str], model_id: int) -> list[
 
 def head_start(store: Store, policy: Policy, reward_fn: RewardFn, prompts: Sequence[str], model_id: int,
                config: SuperHFConfig, optimizer, *, on_progress: Optional[ProgressCallback] = None,
-               cancel: Optional[CancelToken] = None) -> Optional[dict]:
+               cancel: Optional[CancelToken] = None, processes: Optional[Processes] = None) -> Optional[dict]:
     """Fine-tune ``policy`` for ``config.head_start`` passes on the reward model's pick of the
-    stored answers to each training prompt, at the run's learning rate. Returns its metrics,
-    or None when it is off or nothing is stored for these prompts."""
+    stored answers to each training prompt, at the run's learning rate. Returns this process's
+    metrics (``combine_metrics`` joins several processes'), or None when it is off or nothing
+    is stored for these prompts.
+
+    Several processes each score a share of the stored answers and learn every score (the
+    picks are then the same everywhere), and each trains on a share of the picks. They take
+    the same number of steps per pass, that of the largest share (known to all without asking:
+    the picks are the same); a process whose share has run out takes part with no answers."""
     cancel = cancel or CancelToken()
-    answers = stored_answers(store, prompts, model_id) if config.head_start else []
-    if not answers:
+    processes = processes or Processes()
+    rank, world = processes.rank, processes.world
+
+    def scored():
+        answers = stored_answers(store, prompts, model_id) if config.head_start else []
+        mine = answers[rank::world]
+        if mine:
+            report(on_progress, "head start", 0, 1)
+        return answers, reward_fn([a.prompt for a in mine], [a.text for a in mine]) if mine else []
+
+    (answers, _), shares = processes.together(scored, lambda result: result[1])
+    if not answers:  # the same store for every process: none of them has any
         return None
-    report(on_progress, "head start", 0, 1)
-    rewards = reward_fn([a.prompt for a in answers], [a.text for a in answers])
+    rewards = [0.0] * len(answers)
+    for r, share in enumerate(shares):
+        rewards[r::world] = share
     picked = [i for _, i in sorted(best_of_each_prompt(answers, rewards).items())]  # in prompt order
-    kept = [answers[i] for i in picked]
+    mine = [answers[i] for i in picked][rank::world]
+    per_pass = -(-len(picked[0::world]) // config.minibatch_size)  # the largest share's steps: rank 0's
     torch.manual_seed(config.seed)
     policy.model.train()
-    micro = MicroBatch(config.minibatch_size)
-    total = config.head_start * -(-len(kept) // config.minibatch_size)
+    micro = MicroBatch(config.minibatch_size, processes=processes)
+    total = config.head_start * per_pass
     ce_sum = kl_sum = 0.0
     steps = 0
     for _ in range(config.head_start):
-        order = torch.randperm(len(kept)).tolist()
-        for start in range(0, len(kept), config.minibatch_size):
+        order = torch.randperm(len(mine)).tolist()
+        for start in range(0, per_pass * config.minibatch_size, config.minibatch_size):
             cancel.check()
-            chunk = [kept[i] for i in order[start:start + config.minibatch_size]]
+            chunk = [mine[i] for i in order[start:start + config.minibatch_size]]
             ce, kl = optimise_step(policy, chunk, config, optimizer, None, micro)
             ce_sum, kl_sum, steps = ce_sum + ce, kl_sum + kl, steps + 1
             report(on_progress, "head start", steps, total)
     policy.model.eval()
-    return {"head_start_answers": len(answers), "head_start_kept": len(kept), "head_start_steps": steps,
-            "head_start_ce": ce_sum / steps, "head_start_kl": kl_sum / steps,
-            "head_start_reward": sum(rewards[i] for i in picked) / len(kept),
-            "head_start_finished": sum(k.ends_turn for k in kept) / len(kept)}
+    trained = max(1, config.head_start * -(-len(mine) // config.minibatch_size))  # the steps with answers here
+    mine_rewards = [rewards[i] for i in picked][rank::world]
+    return {"head_start_answers": len(answers), "head_start_kept": len(mine), "head_start_steps": steps,
+            "head_start_ce": ce_sum / trained, "head_start_kl": kl_sum / trained,
+            "head_start_reward": mean(mine_rewards), "head_start_finished": mean(k.ends_turn for k in mine)}

@@ -24,6 +24,7 @@ from core.progress import CancelToken, ProgressCallback, report
 from core.sampling.generation import Completion, SamplingSettings, sample
 from core.superhf.config import SuperHFConfig
 from core.superhf.memory import MemoryPlan, start_micro_batch
+from core.superhf.distributed import Processes
 from core.superhf.policy import Policy
 from core.superhf.step import MicroBatch, optimise_step
 
@@ -60,49 +61,64 @@ def sampling(config: SuperHFConfig, seed: int, plan: Optional[MemoryPlan] = None
 
 def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str], config: SuperHFConfig,
                       optimizer, scheduler, iteration: int, *, on_progress: Optional[ProgressCallback] = None,
-                      cancel: Optional[CancelToken] = None, rank: int = 0) -> dict:
+                      cancel: Optional[CancelToken] = None, processes: Optional[Processes] = None) -> dict:
+    """One iteration on ``prompts`` (this process's share of the iteration's prompts, when there
+    are several processes): returns this process's metrics (``combine_metrics`` joins them).
+
+    Several processes take the same number of optimiser steps, the most any of them needs: a
+    process that kept fewer answers (some of its prompts got only empty answers) takes part in
+    the remaining steps with no answers and no gradient, and the step's gradient is the mean
+    of the processes that had answers. Its answers are not reused to fill the steps: repeating
+    them would weigh those prompts more than the others' in the same round."""
     cancel = cancel or CancelToken()
+    processes = processes or Processes()
     lm = policy.lm
     started = time.perf_counter()
+    seed = config.seed * 100_003 + iteration + 7919 * processes.rank  # each process its own samples
 
-    # 1. Sample a superbatch of completions per prompt from the current policy.
-    policy.model.eval()
-    seed = config.seed * 100_003 + iteration + 7919 * rank  # each process its own samples
-    completions = sample(lm, prompts, config.superbatch_size, sampling(config, seed, policy.memory_plan),
-                         on_progress=on_progress, cancel=cancel)
-    sample_seconds = time.perf_counter() - started
-    completions = [c for c in completions if c.text.strip()]  # empty answers teach nothing
-    if not completions:
+    def answer_score_pick():
+        # 1. Sample a superbatch of completions per prompt from the current policy.
+        policy.model.eval()
+        completions = sample(lm, prompts, config.superbatch_size, sampling(config, seed, policy.memory_plan),
+                             on_progress=on_progress, cancel=cancel)
+        sample_seconds = time.perf_counter() - started
+        completions = [c for c in completions if c.text.strip()]  # empty answers teach nothing
+
+        # 2. Score every completion with the reward model.
+        cancel.check()
+        report(on_progress, "scoring", 0, 1)
+        rewards = reward_fn([c.prompt for c in completions], [c.text for c in completions]) if completions else []
+        report(on_progress, "scoring", 1, 1)
+
+        # 3. Keep the best completion of each prompt.
+        best = best_of_each_prompt(completions, rewards)
+        return completions, rewards, sorted(best.values()), sample_seconds
+
+    # Every process learns how many answers each kept (and whether one failed).
+    (completions, rewards, best, sample_seconds), counts = processes.together(
+        answer_score_pick, lambda picked: len(picked[2]))
+    if not sum(counts):
         raise InputError("Every sampled completion was empty: the model ends its turn at once. "
                          "Check the model's chat template, or use another model.")
-
-    # 2. Score every completion with the reward model.
-    cancel.check()
-    report(on_progress, "scoring", 0, 1)
-    rewards = reward_fn([c.prompt for c in completions], [c.text for c in completions])
-    report(on_progress, "scoring", 1, 1)
-
-    # 3. Keep the best completion of each prompt.
-    best = best_of_each_prompt(completions, rewards)
-    kept = [completions[i] for i in sorted(best.values())]
-    kept_rewards = [rewards[i] for i in sorted(best.values())]
+    kept = [completions[i] for i in best]
+    kept_rewards = [rewards[i] for i in best]
 
     # 4. Fine-tune on the kept completions: CE + beta * KL(reference || policy), `epochs` passes.
     torch.manual_seed(seed)  # dropout and order: the same on resume
     order = [i for _ in range(config.epochs) for i in torch.randperm(len(kept)).tolist()]  # each pass shuffled
+    chunks = [[kept[i] for i in order[epoch * len(kept) + start:epoch * len(kept) + start + config.minibatch_size]]
+              for epoch in range(config.epochs) for start in range(0, len(kept), config.minibatch_size)]
+    steps = max(config.epochs * math.ceil(n / config.minibatch_size) for n in counts)  # the same everywhere
     policy.model.train()
-    micro = MicroBatch(start_micro_batch(policy, config, on_progress))  # the memory plan's
+    micro = MicroBatch(start_micro_batch(policy, config, on_progress), processes=processes)  # the memory plan's
     ce_sum = kl_sum = 0.0
-    steps = 0
-    total_steps = config.epochs * math.ceil(len(kept) / config.minibatch_size)
-    for epoch in range(config.epochs):
-        for start in range(0, len(kept), config.minibatch_size):
-            cancel.check()
-            chunk = [kept[i] for i in order[epoch * len(kept) + start:epoch * len(kept) + start + config.minibatch_size]]
-            ce, kl = optimise_step(policy, chunk, config, optimizer, scheduler, micro)
-            ce_sum, kl_sum, steps = ce_sum + ce, kl_sum + kl, steps + 1
-            report(on_progress, "updating", steps, total_steps)
+    for step in range(steps):
+        cancel.check()
+        ce, kl = optimise_step(policy, chunks[step] if step < len(chunks) else [], config, optimizer, scheduler, micro)
+        ce_sum, kl_sum = ce_sum + ce, kl_sum + kl
+        report(on_progress, "updating", step + 1, steps)
     policy.model.eval()
+    trained = max(1, len(chunks))  # the steps this process had answers for
 
     # 5. Metrics of this iteration.
     by_prompt: dict[int, list[str]] = {}
@@ -112,12 +128,12 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
     return {
         "reward_mean": mean(rewards), "reward_std": std(rewards),
         "kept_reward_mean": mean(kept_rewards), "kept_reward_std": std(kept_rewards),
-        "ce": ce_sum / steps, "kl": kl_sum / steps, "loss": (ce_sum + config.kl_coefficient * kl_sum) / steps,
+        "ce": ce_sum / trained, "kl": kl_sum / trained, "loss": (ce_sum + config.kl_coefficient * kl_sum) / trained,
         "distinct_2": mean([distinct_n(t, 2) for t in by_prompt.values()]),
         "self_bleu": mean([self_bleu(t) for t in by_prompt.values()]),
-        "mean_length": tokens / len(completions),
-        "cut_off_share": sum(not c.finished for c in completions) / len(completions),
-        "samples": len(completions), "sample_tokens_per_second": tokens / max(sample_seconds, 1e-9),
+        "mean_length": tokens / max(1, len(completions)),
+        "cut_off_share": sum(not c.finished for c in completions) / max(1, len(completions)),
+        "samples": len(completions), "kept": len(kept), "sample_tokens_per_second": tokens / max(sample_seconds, 1e-9),
         "seconds": time.perf_counter() - started, "learning_rate": scheduler.get_last_lr()[0],
         "example": {"prompt": kept[0].prompt, "completion": kept[0].text} if kept else None,
         "micro_batch": micro.size, "notes": micro.notes,

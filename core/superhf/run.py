@@ -23,7 +23,7 @@ from core.store.runs import (get_run, iteration_metrics, iterations, last_checkp
                              set_status)
 from core.superhf.checkpoint import load_trainer_state, prune_checkpoints, save_checkpoint
 from core.superhf.config import SuperHFConfig
-from core.superhf.distributed import average_metrics, make_accelerator
+from core.superhf.distributed import Processes, combine_metrics, make_accelerator
 from core.superhf.head_start import head_start
 from core.superhf.loop import RewardFn, evaluate, iteration_prompts, superhf_iteration, warnings
 from core.superhf.memory import check_memory
@@ -42,11 +42,13 @@ def run_superhf(store: Store, run_name: str, *, reward_fn: Optional[RewardFn] = 
 
 def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_fn: Optional[RewardFn],
            on_progress: Optional[ProgressCallback], cancel: CancelToken) -> dict:
+    """Every process runs this; they meet at the points ``Processes`` names (each optimiser
+    step, each round's end), where a failure on any one stops them all with its message."""
     config = SuperHFConfig.from_dict(json.loads(run["config"]))
     budget = TimeBudget(config.minutes, iterations(store, run["id"]))  # loading counts: the user waits for it too
     train_prompts, eval_prompts = _prompts(store, run, config)
-    main, rank, world = (True, 0, 1) if accelerator is None else \
-        (accelerator.is_main_process, accelerator.process_index, accelerator.num_processes)
+    processes = Processes.of(accelerator)
+    main, rank, world = processes.main, processes.rank, processes.world
     checkpoint = last_checkpoint(store, run["id"])  # read under the lock: no other process is adding to it
     start = checkpoint["iteration"] + 1 if checkpoint else 1
     model_row = stored_models.model_row(store, run["model_id"])
@@ -55,80 +57,105 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
                          f"not {config.prompts_per_iteration}.")
     device = str(accelerator.device) if accelerator is not None else device
     check_memory(model_row, config, device)
-    policy = build_policy(Path(model_row["path"]), config, device=device, name=model_row["name"],
-                          checkpoint=Path(checkpoint["path"]) if checkpoint else None)
-    if accelerator is not None:  # gradients averaged across processes on every backward pass
-        policy.wrapped = accelerator.prepare_model(policy.model)
-    if reward_fn is None:
-        from core.reward.versions import RewardScorer
+    horizon = [config.iterations * steps_per_iteration(config, world)]  # with --minutes, re-planned each round
 
-        if run["reward_model_id"] is None:
-            raise InputError(f"Run '{run['name']}' has no reward model. Start a new run with --reward.")
-        scorer = RewardScorer(reward_model_row(store, run["reward_model_id"]), device)
-        def reward_fn(prompts, completions):  # a stop asked for while scoring ends the scoring too
-            return scorer.score(prompts, completions, cancel=cancel)
-    optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
-    steps_per_iteration = config.epochs * math.ceil(config.prompts_per_iteration // world / config.minibatch_size)
-    horizon = [config.iterations * steps_per_iteration]  # optimiser steps; with --minutes, re-planned each round
-    scheduler = schedule(optimizer, config.warmup_steps, horizon)
-    if checkpoint:
-        load_trainer_state(Path(checkpoint["path"]), optimizer, scheduler)
+    def load():
+        policy = build_policy(Path(model_row["path"]), config, device=device, name=model_row["name"],
+                              checkpoint=Path(checkpoint["path"]) if checkpoint else None)
+        optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
+        scheduler = schedule(optimizer, config.warmup_steps, horizon)
+        if checkpoint:
+            load_trainer_state(Path(checkpoint["path"]), optimizer, scheduler)
+        return policy, optimizer, scheduler, reward_fn or _stored_reward(store, run, device, cancel)
+
+    (policy, optimizer, scheduler, reward_fn), _ = processes.together(load)  # one failing to load stops all
+    processes.same_parameters(policy.trainable_parameters())
     if main:
         set_status(store, run["id"], "running")
     try:
-        if main and start == 1 and not iterations(store, run["id"]):
-            base = {"eval_reward": evaluate(policy, reward_fn, eval_prompts, config, cancel)}
-            record_iteration(store, run["id"], 0, base, None)
-        if start == 1 and config.head_start:  # every process: their gradients are averaged
-            started = head_start(store, policy, reward_fn, train_prompts, run["model_id"], config, optimizer,
-                                 on_progress=on_progress, cancel=cancel)
-            if main and started:
-                record_iteration(store, run["id"], 0, {**(iteration_metrics(store, run["id"], 0) or {}), **started},
-                                 None)
+        def evaluate_base() -> None:  # on the main process, once
+            if not iterations(store, run["id"]):
+                base = {"eval_reward": evaluate(policy, reward_fn, eval_prompts, config, cancel)}
+                record_iteration(store, run["id"], 0, base, None)
+
+        if start == 1:
+            processes.from_main(evaluate_base)
+        if start == 1 and config.head_start:  # every process, on its share of the stored answers
+            started, shares = processes.together(lambda: head_start(
+                store, policy, reward_fn, train_prompts, run["model_id"], config, optimizer, on_progress=on_progress,
+                cancel=cancel, processes=processes), lambda started: started)
+            if started:
+                started = combine_metrics(shares)
+                processes.from_main(lambda: record_iteration(
+                    store, run["id"], 0, {**(iteration_metrics(store, run["id"], 0) or {}), **started}, None))
         first_distinct = _first(store, run["id"], "distinct_2")
         for iteration in range(start, config.iterations + 1):
-            go, planned = _agree([budget.another_fits(), budget.planned(iteration - 1, config.iterations)], accelerator)
+            # each process has its own clock: the main one's decides, so that they stop together
+            go, planned = processes.from_main(lambda: (budget.another_fits(),
+                                                       budget.planned(iteration - 1, config.iterations)))
             if not go:
                 break  # the next round would end past the time given: the run is done
-            horizon[0] = planned * steps_per_iteration
+            horizon[0] = planned * steps_per_iteration(config, world)
             round_started = time.monotonic()
             report(on_progress, "iteration", iteration - 1, planned)
-            prompts = iteration_prompts(train_prompts, config, iteration)[rank::world]
-            metrics = superhf_iteration(policy, reward_fn, prompts, config, optimizer, scheduler, iteration,
-                                        on_progress=on_progress, cancel=cancel, rank=rank)
-            if accelerator is not None:
-                from accelerate.utils import gather_object
+            prompts = iteration_prompts(train_prompts, config, iteration)[rank::world]  # each its share
+            metrics, shares = processes.together(lambda: superhf_iteration(
+                policy, reward_fn, prompts, config, optimizer, scheduler, iteration, on_progress=on_progress,
+                cancel=cancel, processes=processes), lambda metrics: metrics)
+            if world > 1:
+                metrics = {**combine_metrics(shares), "processes": world}
 
-                metrics = average_metrics(gather_object([metrics]))
-                accelerator.wait_for_everyone()
-                if not main:
-                    continue  # the main process evaluates, saves and records
-            report(on_progress, "evaluating", iteration, planned)
-            metrics["eval_reward"] = evaluate(policy, reward_fn, eval_prompts, config, cancel)
-            if first_distinct is None:
-                first_distinct = metrics["distinct_2"]
-            metrics["warnings"] = metrics.pop("notes") + warnings(metrics, first_distinct)
-            report(on_progress, "saving checkpoint", iteration, planned)
-            metrics["elapsed_seconds"] = budget.elapsed()
-            path = save_checkpoint(store, run["name"], iteration, policy, optimizer, scheduler,
-                                   {"run": run["name"], "metrics": metrics})
-            record_iteration(store, run["id"], iteration, metrics, str(path))
-            prune_checkpoints(store, run["id"], config.keep_checkpoints)
-            budget.round_took(time.monotonic() - round_started)
-            report(on_progress, "iteration", iteration, budget.planned(iteration, config.iterations), metrics=metrics)
-    except (Cancelled, KeyboardInterrupt):  # stopped by the user: resume continues from the last checkpoint
+            def finish_round() -> None:  # on the main process: evaluate, save, record
+                nonlocal first_distinct
+                report(on_progress, "evaluating", iteration, planned)
+                metrics["eval_reward"] = evaluate(policy, reward_fn, eval_prompts, config, cancel)
+                if first_distinct is None:
+                    first_distinct = metrics["distinct_2"]
+                metrics["warnings"] = metrics.pop("notes") + warnings(metrics, first_distinct)
+                report(on_progress, "saving checkpoint", iteration, planned)
+                metrics["elapsed_seconds"] = budget.elapsed()
+                path = save_checkpoint(store, run["name"], iteration, policy, optimizer, scheduler,
+                                       {"run": run["name"], "metrics": metrics})
+                record_iteration(store, run["id"], iteration, metrics, str(path))
+                prune_checkpoints(store, run["id"], config.keep_checkpoints)
+                budget.round_took(time.monotonic() - round_started)
+                report(on_progress, "iteration", iteration, budget.planned(iteration, config.iterations),
+                       metrics=metrics)
+
+            processes.from_main(finish_round)  # the others wait here, and learn if it failed
+    except (Cancelled, KeyboardInterrupt) as e:  # stopped by the user: resume continues from the last checkpoint
         if main:
             set_status(store, run["id"], "cancelled")
+        processes.after_failure(e)
         raise
     except BaseException as e:
         if main:
             set_status(store, run["id"], "failed", str(e) or type(e).__name__)
+        processes.after_failure(e)  # the others wait for that record before they exit
         raise
-    if accelerator is not None:
-        accelerator.wait_for_everyone()
     if main:
         set_status(store, run["id"], "finished")
     return {"run": run["name"], "iterations": iterations(store, run["id"])}
+
+
+def steps_per_iteration(config: SuperHFConfig, world: int = 1) -> int:
+    """Optimiser steps one process plans for a round: its share of the prompts, one kept answer
+    each at most, ``minibatch_size`` per step, ``epochs`` passes. Every process takes the same
+    number of steps (the most any needs), so this is each one's schedule horizon per round."""
+    return config.epochs * math.ceil(config.prompts_per_iteration // world / config.minibatch_size)
+
+
+def _stored_reward(store: Store, run: dict, device: Optional[str], cancel: CancelToken) -> RewardFn:
+    """The run's reward model as a scoring function."""
+    from core.reward.versions import RewardScorer
+
+    if run["reward_model_id"] is None:
+        raise InputError(f"Run '{run['name']}' has no reward model. Start a new run with --reward.")
+    scorer = RewardScorer(reward_model_row(store, run["reward_model_id"]), device)
+
+    def score(prompts, completions):  # a stop asked for while scoring ends the scoring too
+        return scorer.score(prompts, completions, cancel=cancel)
+    return score
 
 
 def schedule(optimizer, warmup: int, horizon: list[int]) -> torch.optim.lr_scheduler.LambdaLR:
@@ -177,15 +204,6 @@ class TimeBudget:
         if self.seconds is None or per is None:
             return cap
         return max(done, min(cap, done + int(max(0.0, self.seconds - self.elapsed()) // per)))
-
-
-def _agree(values: list, accelerator) -> list:
-    """The main process's values on every process (each has its own clock; they must stop together)."""
-    if accelerator is None:
-        return values
-    from accelerate.utils import broadcast_object_list
-
-    return broadcast_object_list(values)
 
 
 def run_policy(store: Store, run: dict, *, device: Optional[str] = None, base: bool = False,

@@ -1,6 +1,8 @@
 """One optimiser step of SuperHF on a minibatch of kept completions, split into micro-batches
 whose gradients add up to the whole minibatch's. When the GPU runs out of memory the
-micro-batch is halved and the step tried again: the run goes on, and says so."""
+micro-batch is halved and the step tried again: the run goes on, and says so. Across
+processes, each computes its gradient alone, then all meet once per step (the smallest
+micro-batch is agreed, gradients averaged) whatever number of micro-batches each ran."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from core.errors import ModelError
 from core.sampling.generation import Completion, encode_prompt, end_of_turn_id, format_prompt
 from core.superhf.policy import Policy
 from core.superhf.config import SuperHFConfig
+from core.superhf.distributed import Processes
 from core.superhf.loss import Batch, batch_logits, build_batch, superhf_loss
 
 
@@ -20,6 +23,7 @@ from core.superhf.loss import Batch, batch_logits, build_batch, superhf_loss
 class MicroBatch:
     size: int  # completions per forward pass; starts at the minibatch size
     notes: list[str] = field(default_factory=list)  # what was halved, for the run's log
+    processes: Processes = field(default_factory=Processes)  # who agree on the size and average gradients
 
 
 def training_ids(tokenizer, completion: Completion) -> tuple[list[int], list[int]]:
@@ -52,9 +56,29 @@ def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFCo
                   micro: MicroBatch, with_kl: bool = True) -> tuple[float, float]:
     """Update the policy on ``chunk``; returns its (CE, KL), averaged over completion tokens.
     ``with_kl=False``: cross-entropy alone, without the reference model's forward pass.
-    ``scheduler``: None keeps the learning rate as it is (the head start's steps)."""
+    ``scheduler``: None keeps the learning rate as it is (the head start's steps).
+    Across processes (``micro.processes``) every one takes each step, an empty ``chunk``
+    where it has no answers left; a failure on any stops all of them here with its message."""
+    processes = micro.processes
+    (ce_sum, kl_sum), sizes = processes.together(
+        lambda: _gradients(policy, chunk, config, optimizer, micro, with_kl), lambda _: micro.size)
+    micro.size = min(sizes)  # one process ran out of memory: all use its size from the next step on
+    processes.average_gradients(policy.trainable_parameters(), contributed=bool(chunk))
+    torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), 1.0)  # after averaging: the same everywhere
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return ce_sum, kl_sum
+
+
+def _gradients(policy: Policy, chunk: Sequence[Completion], config: SuperHFConfig, optimizer, micro: MicroBatch,
+               with_kl: bool) -> tuple[float, float]:
+    """This process's gradient of the loss on ``chunk`` (none for an empty one), micro-batch by
+    micro-batch, halving the micro-batch when memory runs out; returns (CE, KL)."""
     while True:
         optimizer.zero_grad(set_to_none=True)
+        if not chunk:
+            return 0.0, 0.0
         try:
             batches = _batches(policy, chunk, micro.size)
             total = sum(int(b.completion_mask[:, 1:].sum()) for b in batches)
@@ -76,8 +100,4 @@ def optimise_step(policy: Policy, chunk: Sequence[Completion], config: SuperHFCo
                                  "use LoRA rather than full fine-tuning, or choose a smaller model.") from None
             micro.size //= 2
             micro.notes.append(f"Out of memory while updating: micro-batch halved to {micro.size}.")
-    torch.nn.utils.clip_grad_norm_(policy.trainable_parameters(), 1.0)
-    optimizer.step()
-    if scheduler is not None:
-        scheduler.step()
     return ce_sum, kl_sum

@@ -109,6 +109,9 @@ def test_two_cpu_processes_share_the_prompts_and_train_one_model(home, tiny_mode
     assert [m["iteration"] for m in metrics] == [0, 1, 2]  # recorded once, by the main process
     assert all(m["processes"] == 2 for m in metrics[1:])
     assert all(torch.isfinite(t).all() for t in adapters.values())
+    # counts add up over the processes: 12 prompts x 6 answers, 6 prompts and 36 answers each
+    assert all(36 < m["samples"] <= 72 and 6 < m["kept"] <= 12 for m in metrics[1:])
+    assert metrics[-1]["learning_rate"] < 1e-6 * 1e-2  # each process's schedule decayed over its own steps
 
 
 def test_minutes_train_for_a_time_budget_and_stop_by_themselves(home, tiny_model_dir, tmp_path):
