@@ -32,12 +32,14 @@ def generate_answers(store: Store, model: str | LoadedModel, prompts: list[tuple
     receives the sampler's figures (see ``sample``)."""
     from core.sampling.decoder import sampling_dtype
 
-    lm = model if isinstance(model, LoadedModel) else load_model(store, model, device=device,
-                                                                   on_progress=on_progress)
+    lm = model if isinstance(model, LoadedModel) else load_model(  # loaded straight in the sampling dtype
+        store, model, device=device, dtype="sampling" if settings.precision == "auto" else settings.precision,
+        on_progress=on_progress)
     model_id = get_model(store, lm.name)["id"]
     settings = settings.with_seed()  # the stored seed repeats the run
     stored_settings = to_json({**settings.to_dict(), "n": n, "device": lm.device,
-                                  "dtype": str(sampling_dtype(lm.device, lm.dtype, settings.precision))})
+                                  "dtype": str(sampling_dtype(lm.device, lm.dtype, settings.precision,
+                                                               folder=lm.path))})
     rows: list[dict] = []
 
     def store_batch(done: list[Completion]) -> None:

@@ -33,16 +33,21 @@ def choose_device(requested: Optional[str] = None) -> str:
     return requested
 
 
-def choose_dtype(device: str, requested: Optional[str] = None):
-    """bfloat16 on CUDA cards that support it; float32 elsewhere (on CPU float32 sampled faster
-    than bfloat16 in our measurements, and MPS float16 training is unstable)."""
+def choose_dtype(device: str, requested: Optional[str] = None, *, folder=None, purpose: str = "training"):
+    """The dtype to load a model in. ``requested`` (or SUPERHF_DTYPE) float32, bfloat16 or
+    float16 is taken as asked; "auto" (the default) is measured on this machine for
+    ``purpose`` with the model in ``folder`` (``core.models.precision``); "sampling" is auto for
+    a model loaded only to sample from. Without a folder: bfloat16 on CUDA cards that support
+    it, float32 elsewhere (MPS float16 training is unstable)."""
     import torch
 
     requested = requested or os.environ.get("SUPERHF_DTYPE") or "auto"
+    if requested == "sampling":
+        requested, purpose = "auto", "sampling"
     if requested == "auto":
-        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
+        from core.models.precision import choose_precision
+
+        return choose_precision(purpose, device, folder=folder).torch_dtype
     if requested not in DTYPES:
         raise InputError(f"Unknown dtype '{requested}'. Use auto, {', '.join(DTYPES)}.")
     return getattr(torch, requested)

@@ -113,7 +113,7 @@ def load_model_folder(path: Path, *, name: Optional[str] = None, device: Optiona
                          "import the model again under a new name.")
     check_model_folder(path)
     device = choose_device(device)
-    torch_dtype = choose_dtype(device, dtype)
+    torch_dtype = choose_dtype(device, dtype, folder=path)  # measured for this model where auto
     report(on_progress, "loading model", 0, 1, model=name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, trust_remote_code=False)

@@ -6,7 +6,7 @@ Four things make it faster than ``generate`` at the same settings, each measured
   * rows that have finished leave the running batch instead of being computed to the end;
   * top-p looks at the most likely tokens only (a top-k cut that provably holds the nucleus,
     with a full sort for the rare row where it does not) instead of sorting the vocabulary;
-  * bfloat16 where the hardware computes it natively (CUDA, AVX512-BF16 or AMX CPUs).
+  * bfloat16 where it is measured faster on this machine (``core.models.precision``).
 The distribution is that of ``generate`` with temperature and top-p (and ``top_k=0``):
 temperature 0 means greedy decoding.
 """
@@ -14,7 +14,6 @@ temperature 0 means greedy decoding.
 from __future__ import annotations
 
 import copy
-import functools
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -67,35 +66,26 @@ def _draw(weights: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(cumulative, u, right=True).clamp(max=weights.shape[-1] - 1).squeeze(-1)
 
 
-@functools.lru_cache(maxsize=None)
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); Linux reports it in
-    /proc/cpuinfo. Elsewhere we say no and keep float32."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
+def sampling_precision(device: str, model_dtype: torch.dtype, precision: str = "auto", *, folder=None):
+    """The dtype to sample in, with the reason (``core.models.precision.Choice``): as asked,
+    else measured on this machine for the model in ``folder`` (float32 against bfloat16: CPU
+    flags do not say which is faster). A float16 model samples in float16 on a GPU. Without a
+    folder to measure, or for a model too small to measure: the model's own dtype (on CUDA
+    without a folder, bfloat16 where the card has it)."""
+    from core.models.precision import Choice, choose_precision
+
+    name = str(model_dtype).replace("torch.", "")
+    if precision == "auto" and model_dtype == torch.float16 and not device.startswith("cpu"):
+        return Choice(name, "the model's own float16")
+    if precision == "auto" and folder is None and not device.startswith("cuda"):
+        return Choice(name, f"the model's own {name} (no model folder to measure)")
+    return choose_precision("sampling", device, requested=precision, folder=folder,
+                            unmeasured=name if name in ("float32", "bfloat16") else None)
 
 
-def sampling_dtype(device: str, model_dtype: torch.dtype, precision: str = "auto") -> torch.dtype:
-    """The dtype to sample in: as asked, else bfloat16 where the hardware has it natively,
-    else the model's own."""
-    if precision == "float32":
-        return torch.float32
-    if precision == "bfloat16":
-        return torch.bfloat16
-    if model_dtype in (torch.bfloat16, torch.float16):
-        return model_dtype
-    if device.startswith("cuda"):
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else model_dtype
-    if device == "cpu" and cpu_has_bf16():
-        return torch.bfloat16
-    return model_dtype
+def sampling_dtype(device: str, model_dtype: torch.dtype, precision: str = "auto", *, folder=None) -> torch.dtype:
+    """The dtype ``sampling_precision`` chooses."""
+    return sampling_precision(device, model_dtype, precision, folder=folder).torch_dtype
 
 
 @contextmanager
@@ -169,7 +159,11 @@ def decode(model, prompts: Sequence[Sequence[int]], repeats: Sequence[int], *, p
         mask[j, width - len(p):] = 1
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate: padding does not shift positions
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    # The last position's logits only, picked by index: a contiguous slice. (``logits_to_keep=1``
+    # hands the output projection a strided view, which bfloat16 on CPU turns into a copy of the
+    # projection's weight per prompt: seconds per batch, measured.)
+    last = torch.tensor([width - 1], device=device)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=last)
     cache = model_cache(out)
     passes = 1
     rows = torch.repeat_interleave(torch.arange(len(prompts), device=device),

@@ -191,7 +191,7 @@ def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSe
     import torch
 
     from core.sampling.vllm import vllm_sampler
-    from core.sampling.decoder import auto_batch_size, decode, model_in, sampling_dtype
+    from core.sampling.decoder import auto_batch_size, decode, model_in, sampling_precision
 
     if n < 1:
         raise InputError(f"The number of answers per prompt must be at least 1, not {n}.")
@@ -214,11 +214,12 @@ def sample(lm: LoadedModel, prompts: Sequence[str], n: int, settings: SamplingSe
         out = _sample_with(external, lm, prompts, encoded, n, settings, stops, on_progress, cancel, on_batch)
         stats.update(backend="vllm", seconds=time.perf_counter() - started, tokens=sum(c.new_tokens for c in out))
         return out
-    dtype = sampling_dtype(lm.device, lm.dtype, settings.precision)
+    choice = sampling_precision(lm.device, lm.dtype, settings.precision, folder=lm.path)
+    dtype = choice.torch_dtype
     with torch.inference_mode(), model_in(lm.model, dtype) as model:
         size = settings.batch_size or auto_batch_size(model, dtype, max(map(len, encoded)) + settings.max_new_tokens)
         stats.update(backend="torch", dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
-                     batch_size=min(size, len(jobs)))
+                     precision_reason=choice.reason, batch_size=min(size, len(jobs)))
         start = 0
         while start < len(jobs):
             cancel.check()
