@@ -208,8 +208,8 @@ def plan_for(folder: Path, config: SuperHFConfig, device: Optional[str], *, para
     shape = model_shape(folder, parameters)
     if shape is None or device.startswith("mps"):
         return None
-    dtype = choose_dtype(device)
-    sampled = decoder.sampling_dtype(device, dtype)
+    dtype = choose_dtype(device, folder=folder)  # as load_model_folder chooses (measured, cached in the workspace)
+    sampled = decoder.sampling_dtype(device, dtype, folder=folder)  # as sample() chooses
     width = lambda d: d.itemsize  # noqa: E731
     return plan_memory(shape, config, device, free=decoder.available_memory(device), weight_bytes=width(dtype),
                        sample_bytes=width(sampled) if sampled != dtype else None, refuse=refuse)

@@ -12,8 +12,8 @@ import torch
 from core.errors import InputError
 from core.progress import Progress
 from core.superhf.config import SuperHFConfig
-from core.superhf.memory import (FILL, GiB, MemoryPlan, ModelShape, plan_for, plan_memory, start_micro_batch,
-                                 update_bytes)
+from core.superhf.memory import (FILL, GiB, MemoryPlan, ModelShape, model_shape, plan_for, plan_memory,
+                                 start_micro_batch, update_bytes)
 
 TINY = {"model_type": "llama", "vocab_size": 32_000, "hidden_size": 256, "intermediate_size": 1024,
         "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "tie_word_embeddings": True}
@@ -63,16 +63,17 @@ def test_a_run_that_cannot_fit_is_refused_with_its_estimate_and_the_way_out():
         assert plan_memory(shape, config, "cpu", free=free_for(smallest.need), weight_bytes=4).need <= smallest.need
 
 
-def test_on_a_cuda_device_the_plan_counts_bfloat16_weights_and_the_card_s_free_memory(monkeypatch, tiny_model_dir):
+def test_on_a_cuda_device_the_plan_counts_the_card_s_free_memory_and_no_mapped_files(monkeypatch, tiny_model_dir):
     import core.sampling.decoder
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setenv("SUPERHF_DTYPE", "bfloat16")  # as a card's precision probe would choose, without one
     asked = []
     monkeypatch.setattr(core.sampling.decoder, "available_memory", lambda device: asked.append(device) or 8 * GiB)
     plan = plan_for(tiny_model_dir, SuperHFConfig(), "cuda")
     assert asked == ["cuda"] and plan.device == "cuda" and plan.free == 8 * GiB
-    assert plan.parts["weights"] == 2 * plan_for(tiny_model_dir, SuperHFConfig(), "cpu").parts["weights"] // 4
+    assert plan.parts["weights"] == 2 * model_shape(tiny_model_dir).parameters
     assert plan.parts["sampling copy"] == 0  # it samples in bfloat16 already
     assert plan.phases["loading"] == plan.parts["weights"]  # no file mapped into the card's memory
     monkeypatch.setattr(core.sampling.decoder, "available_memory", lambda device: 2**20)
