@@ -147,8 +147,11 @@ def plan_memory(shape: ModelShape, config: SuperHFConfig, device: str, *, free: 
     sampling = resident + max(weights if copy else 0, sample_weights + batch * per_sequence)
     parts = {"weights": weights, "sampling copy": sample_weights, "trained state": state,
              "activations": updating(max(micro, 1), checkpointing) - resident, "sampling cache": batch * per_sequence}
-    # Loading into CPU memory maps the files and converts from them: both are resident for a moment.
-    loading = weights + (shape.stored_bytes or 2 * p) if device.startswith("cpu") else weights
+    # Loading into CPU memory in another dtype than the files' maps them and converts: both are resident
+    # for a moment (in the files' own dtype the weights are the mapped pages themselves).
+    stored = shape.stored_bytes or 2 * p
+    converted = device.startswith("cpu") and abs(stored - weights) > 0.05 * weights
+    loading = weights + stored if converted else weights
     plan = MemoryPlan(device, free, config.lora, max(micro, 1), checkpointing, int(batch), parts,
                       {"loading": loading, "sampling": sampling, "updating": updating(max(micro, 1), checkpointing)})
     if refuse and (not micro or max(sampling, loading) > budget):
