@@ -26,17 +26,11 @@ WEIGHTS_FILE = "model.safetensors"
 class Policy:
     lm: LoadedModel  # lm.model is the trainable model (a PeftModel with LoRA)
     reference: Optional[torch.nn.Module]  # None: the policy with adapters disabled
-    wrapped: Optional[torch.nn.Module] = None  # across processes: the model wrapped to average gradients
     memory_plan: Optional["MemoryPlan"] = None  # core.superhf.memory: micro-batch, sampling batch, checkpointing
 
     @property
     def model(self):
         return self.lm.model
-
-    @property
-    def trainer(self):
-        """What the update's forward pass runs: the wrapped model across processes."""
-        return self.wrapped if self.wrapped is not None else self.lm.model
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]
@@ -96,14 +90,16 @@ def lora_targets(model, config: SuperHFConfig):
 
 
 def build_policy(base_path: Path, config: SuperHFConfig, *, device: Optional[str] = None,
-                 checkpoint: Optional[Path] = None, name: Optional[str] = None) -> Policy:
+                 checkpoint: Optional[Path] = None, name: Optional[str] = None,
+                 plan: Optional["MemoryPlan"] = None) -> Policy:
     """The policy on its device, from the base model or from a checkpoint's trained part, with
     the memory plan made before loading it applied: activations recomputed in the backward pass
     (gradient checkpointing) where the plan needs it. Its micro-batch and sampling batch ride on
-    the policy for the loop."""
+    the policy for the loop. ``plan``: the one the run checked before loading (else made here)."""
     from core.superhf.memory import plan_for, recompute_activations
 
-    plan = plan_for(base_path, config, device, refuse=False)  # refusing is the run's (check_memory), not chat's
+    if plan is None:  # refusing is the run's (check_memory), not chat's or export's
+        plan = plan_for(base_path, config, device, refuse=False)
     lm = load_model_folder(base_path, name=name, device=device)
     if not config.lora:
         reference = copy.deepcopy(lm.model).eval().requires_grad_(False)

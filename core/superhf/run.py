@@ -56,12 +56,12 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
         raise InputError(f"{world} processes need prompts per iteration divisible by {world}, "
                          f"not {config.prompts_per_iteration}.")
     device = str(accelerator.device) if accelerator is not None else device
-    check_memory(model_row, config, device)
+    plan = check_memory(model_row, config, device)  # refuses before loading anything that cannot fit
     horizon = [config.iterations * steps_per_iteration(config, world)]  # with --minutes, re-planned each round
 
     def load():
         policy = build_policy(Path(model_row["path"]), config, device=device, name=model_row["name"],
-                              checkpoint=Path(checkpoint["path"]) if checkpoint else None)
+                              checkpoint=Path(checkpoint["path"]) if checkpoint else None, plan=plan)
         optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
         scheduler = schedule(optimizer, config.warmup_steps, horizon)
         if checkpoint:

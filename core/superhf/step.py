@@ -84,7 +84,7 @@ def _gradients(policy: Policy, chunk: Sequence[Completion], config: SuperHFConfi
             total = sum(int(b.completion_mask[:, 1:].sum()) for b in batches)
             ce_sum = kl_sum = 0.0
             for batch in batches:
-                logits = batch_logits(policy.trainer, batch)
+                logits = batch_logits(policy.model, batch)
                 reference = policy.reference_logits(batch) if with_kl else None
                 loss, ce, kl = superhf_loss(logits, reference, batch, config.kl_coefficient)
                 share = int(batch.completion_mask[:, 1:].sum()) / total  # token-weighted: sums to the whole loss

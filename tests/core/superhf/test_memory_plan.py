@@ -145,7 +145,7 @@ def test_gradient_checkpointing_leaves_the_gradients_unchanged(tiny_model_dir, m
         mlp.register_forward_pre_hook(lambda *a, key=checkpointing: calls.__setitem__(key, calls[key] + 1))
         policy.model.train()
         torch.manual_seed(0)
-        logits = policy.trainer(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        logits = policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
         loss, _, _ = superhf_loss(logits, policy.reference_logits(batch), batch, 0.35)
         loss.backward()
         grads[checkpointing] = {n: p.grad.clone() for n, p in policy.model.named_parameters() if p.requires_grad}
