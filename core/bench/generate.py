@@ -11,6 +11,7 @@ The plain side runs as ``python -m core.bench.generate MODEL_DIR SPEC.json``.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from typing import Callable, Optional
 
 from core.bench.common import _model_name, _starter_prompts
 from core.errors import SuperHFError
+from core.models.devices import choose_device
+from core.models.precision import CACHE_FILE, choose_precision
 from core.models.importing import import_model
 from core.records import write_records
 from core.store.database import Store, open_store
@@ -104,6 +107,9 @@ def bench_generate(store: Store, *, model: Optional[str] = None, n_prompts: int 
     say(f"Model {name}: {n_prompts} prompts x {n} answers, up to {max_new_tokens} new tokens, temperature 1, "
         f"top-p 0.95, batch {batch}; each side a whole process.")
     config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    started = time.perf_counter()  # auto's choice, measured once in this workspace (cached there)
+    choice = choose_precision("sampling", choose_device(None), requested=precision, folder=model_dir)
+    say(f"Precision for ours: {choice.dtype} ({choice.reason}; {time.perf_counter() - started:.1f} s to decide).")
     with tempfile.TemporaryDirectory(prefix="superhf-bench-") as tmp:
         tmp = Path(tmp)
         (tmp / "spec.json").write_text(json.dumps(spec))
@@ -112,6 +118,9 @@ def bench_generate(store: Store, *, model: Optional[str] = None, n_prompts: int 
         home = tmp / "home"  # our side in a scratch workspace: the user's holds no bench answers
         with open_store(home) as scratch:
             import_model(scratch, model_dir, name=name)
+            cached = store.workspace.cache_dir / CACHE_FILE  # the measured choice, as a second run has it
+            if cached.is_file():
+                shutil.copy2(cached, scratch.workspace.cache_dir / CACHE_FILE)
         ours_json, ours_wall = _run([sys.executable, "-m", "core.cli.main", "--home", str(home), "--json", "generate",
                                      "--model", name, "--prompts", str(tmp / "prompts.jsonl"), "--answers", str(n),
                                      "--max-new-tokens", str(max_new_tokens), "--seed", str(seed),
@@ -137,6 +146,7 @@ def bench_generate(store: Store, *, model: Optional[str] = None, n_prompts: int 
                      / results["transformers_generate"]["process_tokens_per_second"])
     say(f"{'ratio':>22}: {ratio:.2f}x sampling, {process_ratio:.2f}x whole process")
     return {"model": name, "prompts": n_prompts, "n": n, "max_new_tokens": max_new_tokens,
+            "precision": precision, "precision_reason": ours.get("precision_reason", choice.reason),
             "threads": torch.get_num_threads(), "matmul_gflops": {k: round(v, 1) for k, v in peaks.items()},
             "flops_per_token": per_token, **results, "ratio": round(ratio, 3), "process_ratio": round(process_ratio, 3)}
 

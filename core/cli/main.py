@@ -112,7 +112,8 @@ def build_parser() -> Parser:
     gen.add_argument("--top-p", type=float, default=0.95)
     gen.add_argument("--batch-size", type=int, help="answers sampled together (default: as many as memory holds)")
     gen.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
-                     help="auto: bfloat16 where the hardware computes it natively, else float32")
+                     help="auto: float32 or bfloat16, whichever a short probe measured faster on this "
+                          "machine (once, cached in the workspace)")
     gen.add_argument("--backend", choices=["auto", "torch", "vllm"], default="auto",
                      help="auto: vLLM on a CUDA GPU where it is installed, else the built-in engine")
     gen.add_argument("--seed", type=int)
@@ -228,7 +229,8 @@ def build_parser() -> Parser:
     _old_name(bg, "--n", "answers", int)
     bg.add_argument("--max-new-tokens", type=int, default=64)
     bg.add_argument("--batch-size", type=int, help="for both sides (default: ours chooses; plain gets the same)")
-    bg.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto", help="ours only")
+    bg.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                    help="ours only (plain generate stays float32); auto: as measured on this machine")
     bg.add_argument("--seed", type=int, default=0)
     br = bench.add_parser("reward", help="reward model accuracy: random against active selection")
     br.add_argument("--model", help="workspace model (default: the starter, imported if needed)")

@@ -10,9 +10,9 @@ the exact one, wins ties (bfloat16 must be ``MARGIN`` faster).
 
 The answer is cached in the workspace (``cache/precision.json``), keyed by everything that
 changes it: purpose, device, CPU model or GPU name, torch version, threads and the model's
-shapes, so the probe runs once per machine and model shape, not per run. Where no workspace is
-known (a model folder outside one), the probe runs without a file and its answer is kept for
-the life of the process. Models under ``SMALL_MODEL`` parameters get float32 without a probe:
+shapes, so the probe runs once per machine and model shape, not per run: the workspace holding
+the model folder, else the default one (see ``workspace_cache_dir``). Where neither exists, the
+probe runs without a file and its answer is kept for the life of the process. Models under ``SMALL_MODEL`` parameters get float32 without a probe:
 there the work is too small for bfloat16 to pay and timings are mostly noise.
 
 An explicit precision (``--precision``, a ``dtype`` argument) or ``SUPERHF_DTYPE`` overrides.
@@ -135,14 +135,16 @@ def cpu_name() -> str:
 
 
 def workspace_cache_dir(folder: Path) -> Optional[Path]:
-    """The cache folder of the workspace holding model folder ``folder`` (``<home>/models/<name>``),
-    or None when it lies outside one."""
-    from core.store.workspace import DB_NAME
+    """The cache folder of the workspace holding model folder ``folder`` (``<home>/models/<name>``);
+    for a model used where it lies (an imported folder is not copied), that of the default
+    workspace (SUPERHF_HOME, else the user data folder) where one exists; else None."""
+    from core.store.workspace import DB_NAME, default_home
 
-    home = Path(folder).resolve().parent.parent
-    if Path(folder).resolve().parent.name != "models" or not (home / DB_NAME).is_file():
-        return None
-    return home / "cache"
+    folder = Path(folder).resolve()
+    for home in ([folder.parent.parent] if folder.parent.name == "models" else []) + [default_home()]:
+        if (home / DB_NAME).is_file():
+            return home / "cache"
+    return None
 
 
 def _valid(entry) -> bool:

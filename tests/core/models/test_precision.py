@@ -115,10 +115,18 @@ def test_loading_and_sampling_measure_the_model_in_its_workspace(timings, tmp_pa
     assert choice.dtype == "bfloat16" and choice.reason.startswith("measured")
     assert [purpose for purpose, _ in timings.calls] == ["training", "sampling"]
     assert len(json.loads((tmp_path / "home" / "cache" / CACHE_FILE).read_text())["entries"]) == 2
-    outside = tmp_path / "elsewhere"  # outside a workspace: measured, kept in this process only
+    outside = tmp_path / "elsewhere"  # a model used where it lies: the default workspace's cache
     LlamaConfig(**{**BIG, "hidden_size": 512}).save_pretrained(outside)
     assert choose_dtype("cpu", folder=outside) == torch.bfloat16
-    assert not (outside / CACHE_FILE).exists() and len(timings.calls) == 3
+    assert len(json.loads((tmp_path / "home" / "cache" / CACHE_FILE).read_text())["entries"]) == 3
+
+
+def test_without_any_workspace_the_answer_lasts_the_process(timings, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPERHF_HOME", str(tmp_path / "no-workspace"))
+    LlamaConfig(**BIG).save_pretrained(tmp_path / "model")
+    for _ in range(2):
+        assert choose_dtype("cpu", folder=tmp_path / "model") == torch.bfloat16
+    assert len(timings.calls) == 1 and not list(tmp_path.rglob(CACHE_FILE))
 
 
 @pytest.mark.parametrize("purpose", ["sampling", "training"])

@@ -200,3 +200,26 @@ def test_sampling_in_bfloat16_reports_what_it_did(lm):
     assert len(out) == 6 and stats["dtype"] == "bfloat16" and stats["batch_size"] >= 6
     assert stats["tokens"] == sum(c.new_tokens for c in out) and stats["seconds"] > 0
     assert next(lm.model.parameters()).dtype == torch.float32  # the loaded model is untouched
+
+
+def test_auto_precision_is_measured_for_the_model_and_said(lm, store, monkeypatch):
+    """auto samples in the dtype the probe measured faster for this model (cached in its
+    workspace) and says so; a model too small to measure keeps its own dtype."""
+    import core.models.precision as precision
+
+    monkeypatch.delenv("SUPERHF_DTYPE", raising=False)
+    monkeypatch.setattr(precision, "_memo", {})
+    stats = {}
+    sample(lm, PROMPTS[:1], 2, SamplingSettings(max_new_tokens=3, seed=0), stats=stats)
+    assert stats["dtype"] == "float32" and "too small" in stats["precision_reason"]
+    calls = []
+    monkeypatch.setattr(precision, "SMALL_MODEL", 0)
+    monkeypatch.setattr(precision, "_measure", lambda *a: calls.append(a[0]) or {"float32": 2.0, "bfloat16": 1.0})
+    for _ in range(2):
+        stats = {}
+        sample(lm, PROMPTS[:1], 2, SamplingSettings(max_new_tokens=3, seed=0), stats=stats)
+        assert stats["dtype"] == "bfloat16" and stats["precision_reason"] == "measured: bfloat16 2.0x faster here"
+    assert calls == ["sampling"] and (store.workspace.cache_dir / precision.CACHE_FILE).is_file()
+    stats = {}
+    sample(lm, PROMPTS[:1], 2, SamplingSettings(max_new_tokens=3, seed=0, precision="float32"), stats=stats)
+    assert stats["dtype"] == "float32" and stats["precision_reason"] == "asked for float32"
