@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test bench compare screenshots package package-test clean
+.PHONY: install run test bench compare screenshots package package-test gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ compare: install
 # Photographs of every page of the real app on a virtual X screen (needs Debian's xvfb).
 screenshots: install
 	xvfb-run -a -s "-screen 0 1400x900x24" $(PY) packaging/screenshots.py
+
+# The checks that need a CUDA GPU, as one script (core/bench/gpu_check.py): sampling speed, the
+# starter journey in bfloat16, a 1.5B random-weights iteration; figures printed, a JSON line last.
+# On a GPU machine whose own Python has torch with CUDA and the project's needs: GPU_PY=python3.
+GPU_PY ?= $(PY)
+gpu-check: $(if $(filter $(PY),$(GPU_PY)),install)
+	$(GPU_PY) -m core.bench.gpu_check $(GPU_CHECK_ARGS)
 
 # The desktop bundle (PyInstaller, one folder, the starter model inside) in dist/superhf-studio.
 package: install
