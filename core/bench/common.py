@@ -24,3 +24,25 @@ def _model_name(store: Store, model: Optional[str], say: Callable[[str], None]) 
         say("Importing the starter model into the workspace first (once).")
         import_model(store, starter=True)
     return STARTER_NAME
+
+
+def in_child(target: Callable, *args, what: str = "the measuring process"):
+    """``target(*args, queue)`` in a fresh (spawned) process, which puts its one answer on the
+    queue: that answer, or an error if the process died first (out of memory, say) rather than
+    a wait forever. Memory measured there is that work's alone."""
+    import multiprocessing
+    import queue as queues
+
+    ctx = multiprocessing.get_context("spawn")
+    answers = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, answers))
+    proc.start()
+    while True:
+        try:
+            value = answers.get(timeout=2)
+            break
+        except queues.Empty:
+            if not proc.is_alive():
+                raise RuntimeError(f"{what} exited with status {proc.exitcode}")
+    proc.join()
+    return value

@@ -10,14 +10,14 @@ Slow (minutes) and heavy (the 1.5B run peaks near 15 GiB on a CPU): a benchmark,
 
 from __future__ import annotations
 
-import multiprocessing
-import queue as queues
 import random
 import threading
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
+
+from core.bench.common import in_child
 
 SIZES = {  # name: Llama config of about that many parameters (tied embeddings, as Qwen2.5's small models)
     "0.5B": dict(hidden_size=896, num_hidden_layers=24, intermediate_size=4864, num_attention_heads=14,
@@ -148,19 +148,7 @@ def _child(folder: str, settings: dict, free: Optional[int], device: str, answer
 
 def measure(folder: Path, settings: dict, free: Optional[int] = None, device: str = "cpu") -> dict:
     """``_child`` in a fresh process; its figures, or an error if it died (out of memory, say)."""
-    ctx = multiprocessing.get_context("spawn")
-    answer_queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(str(folder), settings, free, device, answer_queue))
-    proc.start()
-    while True:
-        try:
-            value = answer_queue.get(timeout=2)
-            break
-        except queues.Empty:
-            if not proc.is_alive():
-                raise RuntimeError(f"the measuring process exited with status {proc.exitcode}")
-    proc.join()
-    return value
+    return in_child(_child, str(folder), settings, free, device)
 
 
 SETTINGS = dict(iterations=1, prompts_per_iteration=2, superbatch_size=2, max_new_tokens=32, epochs=1,

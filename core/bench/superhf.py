@@ -9,7 +9,6 @@ tuning never saw: a rise in the first without the second would be reward hacking
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 import tempfile
 import time
@@ -17,7 +16,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Callable, Optional
 
-from core.bench.common import _model_name, _starter_prompts
+from core.bench.common import _model_name, _starter_prompts, in_child
 from core.bench.rater import SimulatedRater
 from core.bench.reward import _answers
 from core.sampling.generation import SamplingSettings, sample
@@ -184,18 +183,4 @@ def _probe(path: str, lora: bool, device: Optional[str], queue) -> None:
 
 
 def _peak_memory(path: str, lora: bool, device: Optional[str]) -> dict:
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_probe, args=(path, lora, device, queue))
-    proc.start()
-    import queue as queues
-
-    while True:  # the probe's figures, unless it died (then say so rather than wait forever)
-        try:
-            value = queue.get(timeout=2)
-            break
-        except queues.Empty:
-            if not proc.is_alive():
-                raise RuntimeError(f"the memory probe process exited with status {proc.exitcode}")
-    proc.join()
-    return value
+    return in_child(_probe, path, lora, device, what="the memory probe process")
