@@ -3,8 +3,8 @@ a shortened copy of the model's architecture, in a second or two.
 
 The copy keeps the model's widths, heads and attention, has ``LAYERS`` layers and a vocabulary
 cut in the same proportion (so the output projection keeps its share of the work), and random
-weights. Sampling runs the real sampler (``core.sampling.decoder.decode``: a prompt, then
-decode steps of batch x 1 token over a key/value cache); training a forward and backward pass
+weights. Sampling runs what the sampler does (a prompt, then decode steps of batch x 1 token
+over a key/value cache); training a forward and backward pass
 on a short batch with the weights frozen, as LoRA leaves them. The two dtypes take turns and
 each keeps its fastest round, so a burst of other work on the machine slows a round, not the
 answer.
@@ -69,15 +69,23 @@ def _short_model(config, device: str):
 
 
 def _sampling_round(model, device: str, *, prompts: int, answers: int, prompt_tokens: int, new_tokens: int) -> None:
+    """What the sampler (``core.sampling.decoder``) spends its time on, without it (this layer
+    is below sampling): a prompt pass, its key/value cache shared by ``answers`` rows, then
+    decode steps of batch x 1 token whose logits are read in float32."""
     import torch
 
-    from core.sampling.decoder import decode
-
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, model.config.vocab_size, (prompts, prompt_tokens), generator=g).tolist()
+    ids = torch.randint(0, model.config.vocab_size, (prompts, prompt_tokens), generator=g).to(device)
     with torch.inference_mode():
-        decode(model, ids, [answers] * prompts, pad_id=0, stop_ids=[], max_new_tokens=new_tokens,
-               temperature=1.0, top_p=0.95)
+        out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        cache = getattr(out, "cache", None) or out.past_key_values
+        rows = torch.arange(prompts, device=device).repeat_interleave(answers)
+        cache.batch_select_indices(rows)
+        token = out.logits[rows, -1].float().argmax(-1)
+        for _ in range(new_tokens):
+            out = model(input_ids=token[:, None], cache=cache, use_cache=True)
+            cache = getattr(out, "cache", None) or out.past_key_values
+            token = out.logits[:, -1].float().softmax(-1).argmax(-1)
 
 
 def _training_round(model, device: str, *, rows: int, tokens: int) -> None:

@@ -20,8 +20,6 @@ from typing import Callable, Optional, Sequence
 
 import torch
 
-from core.sampling.generation import position_ids
-
 PRE_CUTS = (64, 2048, 1 << 62)  # candidates top-p looks at, widened until they hold the nucleus
 COMPACT_SHARE = 0.125  # drop finished rows once they are this share of the running batch
 CPU_BATCH_CAP = 256  # past this, larger CPU batches gained little throughput (measured)
@@ -160,7 +158,7 @@ def decode(model, prompts: Sequence[Sequence[int]], repeats: Sequence[int], *, p
         ids[j, width - len(p):] = torch.tensor(p)
         mask[j, width - len(p):] = 1
     ids, mask = ids.to(device), mask.to(device)
-    positions = position_ids(mask)  # as generate: padding does not shift positions
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate and generation.position_ids
     # The last position's logits only, picked by index: a contiguous slice. (``logits_to_keep=1``
     # hands the output projection a strided view, which bfloat16 on CPU turns into a copy of the
     # projection's weight per prompt: seconds per batch, measured.)
