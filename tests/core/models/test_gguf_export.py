@@ -221,7 +221,9 @@ def test_the_starter_round_trips_through_the_command_line(starter_home, tmp_path
     of positions, 6 of 8 answers identical (the others part at tokens 3 and 8)."""
     for args in (["--format", "safetensors"], ["--format", "gguf"], ["--format", "gguf", "--quant", "q8_0"]):
         superhf("export", STARTER_NAME, str(tmp_path / "-".join(args[1::2])), *args, home=starter_home, check=True)
-    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "safetensors", local_files_only=True).eval()
+    # the export holds the starter's bfloat16 weights; both sides compute in float32, as the GGUF loads
+    plain = AutoModelForCausalLM.from_pretrained(tmp_path / "safetensors", dtype=torch.float32,
+                                                 local_files_only=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "safetensors", local_files_only=True)
     for folder in ("gguf", "gguf-q8_0"):
         model, gguf_tokenizer, file = load_gguf(tmp_path / folder)

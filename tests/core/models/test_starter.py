@@ -24,7 +24,11 @@ def test_the_starter_model_answers_a_question(starter_home):
     out = sample(lm, ["What is the capital of France?"], 2, SamplingSettings(max_new_tokens=24, seed=0))
     assert len(out) == 2
     assert all(len(c.text.split()) >= 3 for c in out)  # words, not an empty or cut-off reply
-    assert any("Paris" in c.text for c in out)
+    # what it knows, in either precision the machine's probe picks (samples at temperature 1 ramble)
+    for precision in ("float32", "bfloat16"):
+        (best,) = sample(lm, ["What is the capital of France?"], 1,
+                         SamplingSettings(max_new_tokens=24, temperature=0, precision=precision))
+        assert "Paris" in best.text, (precision, best.text)
 
 
 def test_the_readme_walk_through_gives_answers_offline(starter_home, tmp_path):
@@ -76,8 +80,8 @@ def test_bench_generate_reports_both_speeds(starter_home):
 
 
 def test_greedy_sampling_equals_generate_on_the_starter(starter_home):
-    with open_store(starter_home) as store:
-        lm = load_model(store, STARTER_NAME, device="cpu")
+    with open_store(starter_home) as store:  # both sides in float32: greedy paths part at near-ties otherwise
+        lm = load_model(store, STARTER_NAME, device="cpu", dtype="float32")
     prompts = ["Name three colours.", "Write a haiku about the sea, please, with care."]
     ours = sample(lm, prompts, 1, SamplingSettings(max_new_tokens=24, temperature=0.0, precision="float32"))
     enc = lm.tokenizer([format_prompt(lm.tokenizer, p) for p in prompts], return_tensors="pt", padding=True,
