@@ -112,7 +112,8 @@ def with_bos(tokenizer, ids: Sequence[int]) -> list[int]:
 def position_ids(attention_mask):
     """Each token's position within its own text, from a left-padded batch's attention mask
     (B, T): padding shifts none, so a model with absolute positions (GPT-2) reads a padded row
-    as it reads the row alone. Pads get 0. Sampling, training and reward passes all feed these."""
+    as it reads the row alone. Pads get 0. Training and reward passes feed these; the sampler
+    (``core.sampling.decoder``, which this module imports) computes the same."""
     return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
 
