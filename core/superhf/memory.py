@@ -245,13 +245,3 @@ def start_micro_batch(policy, config: SuperHFConfig, on_progress=None) -> int:
         report(on_progress, "updating", 0, 1, notice=f"Memory plan: {plan.describe()}.")
         plan.announced = True
     return plan.micro_batch
-
-
-def memory_needed(parameters: int, vocab: int, config: SuperHFConfig) -> int:
-    """Bytes a run needs at its peak on a CPU (float32, a bfloat16 sampling copy) for a model of
-    ``parameters`` shaped like a Llama of that size (24 layers, the hidden width that gives it)."""
-    hidden = 64
-    while vocab * hidden + 24 * 12 * hidden * hidden < parameters:
-        hidden += 64
-    shape = ModelShape(parameters, vocab, hidden, 24, 4 * hidden, max(1, hidden // 64), max(1, hidden // 64), 64)
-    return plan_memory(shape, config, "cpu", free=2**62, weight_bytes=4, sample_bytes=2, refuse=False).need

@@ -12,7 +12,7 @@ from core.store.doctor import check_workspace
 from core.errors import InputError
 from core.store.migrations import MIGRATIONS
 from core.store.database import open_store
-from core.superhf.memory import check_memory, memory_needed
+from core.superhf.memory import ModelShape, check_memory, plan_memory
 from core.superhf.config import SuperHFConfig
 
 
@@ -64,8 +64,11 @@ def test_a_run_too_big_for_memory_is_refused_with_an_estimate(monkeypatch, store
     monkeypatch.setattr(core.sampling.decoder, "available_memory", lambda device: 16 * 2**30)
     with pytest.raises(InputError, match=r"needs about \d+\.\d GiB of memory and 16\.0 GiB is free\. Drop --full"):
         check_memory(row, SuperHFConfig(lora=False), "cpu")
-    lora = memory_needed(7_000_000_000, 32000, SuperHFConfig())
-    full = memory_needed(7_000_000_000, 32000, SuperHFConfig(lora=False))
+    llama_7b = ModelShape.from_config({"hidden_size": 4096, "num_hidden_layers": 32, "intermediate_size": 11008,
+                                       "num_attention_heads": 32, "vocab_size": 32000}, parameters=7_000_000_000)
+    need = lambda config: plan_memory(llama_7b, config, "cpu", free=2**62, weight_bytes=4, sample_bytes=2,  # noqa: E731
+                                      refuse=False).need
+    lora, full = need(SuperHFConfig()), need(SuperHFConfig(lora=False))
     assert 40 * 2**30 < lora < full  # 28 GB of float32 weights, a bf16 copy; full adds gradients and AdamW
     check_memory(dict(row, parameters=1_000_000), SuperHFConfig(), "cpu")  # a small model passes
 
