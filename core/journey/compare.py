@@ -21,6 +21,7 @@ from core.store.comparisons import (
     record_choice,
 )
 from core.reward.pairs import COMPARE_SOURCE
+from core.reward.verdict import wilson
 from core.store.database import Store, now
 from core.store.prompts import prompt_texts
 from core.store.ratings import add_ratings, delete_rating, pair, rating_id
@@ -132,9 +133,6 @@ def win_rate(store: Store, run_name: str) -> dict:
     if n == 0:
         return {"judged": 0, "wins": 0, "losses": 0, "ties": 0, "skipped": counts.get("skip", 0), "rate": None}
     rate = (wins + ties / 2) / n
-    z = 1.96
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low, high = wilson(wins + ties / 2, n)
     return {"judged": n, "wins": wins, "losses": losses, "ties": ties, "skipped": counts.get("skip", 0),
-            "rate": rate, "se": math.sqrt(rate * (1 - rate) / n), "low": max(0.0, centre - half),
-            "high": min(1.0, centre + half)}
+            "rate": rate, "se": math.sqrt(rate * (1 - rate) / n), "low": low, "high": high}
