@@ -77,7 +77,8 @@ def _sampling_round(model, device: str, *, prompts: int, answers: int, prompt_to
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, model.config.vocab_size, (prompts, prompt_tokens), generator=g).to(device)
     with torch.inference_mode():
-        out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        # the last logits picked by index, as the sampler does (1 gives bfloat16 a strided copy)
+        out = model(input_ids=ids, use_cache=True, logits_to_keep=torch.tensor([prompt_tokens - 1], device=device))
         cache = getattr(out, "cache", None) or out.past_key_values
         rows = torch.arange(prompts, device=device).repeat_interleave(answers)
         cache.batch_select_indices(rows)
