@@ -18,6 +18,7 @@ Exported folders of a deleted model or run stay where they are: they are the use
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -201,9 +202,13 @@ def plan_delete(store: Store, kind: str, name, *, version: Optional[int] = None,
     raise ValueError(kind)
 
 
-def delete(store: Store, kind: str, name, *, version: Optional[int] = None, keep_files: bool = False) -> dict:
+def delete(store: Store, kind: str, name, *, version: Optional[int] = None, keep_files: bool = False,
+           remove: bool = True) -> dict:
     """Delete it and what goes with it (``plan_delete`` says what); the rows in one transaction,
-    then the files. Returns the plan's lines, the files removed and those that could not be."""
+    then the files. Returns the plan's lines, the files removed and those that could not be.
+    ``remove=False`` (the app): the folders are only set aside under hidden names, at once, so
+    their names are free; "set_aside" lists what the caller removes with ``remove_files`` off
+    its window thread (a model of many GiB takes seconds to remove on some disks)."""
     plan = plan_delete(store, kind, name, version=version, keep_files=keep_files)
     if plan.refused:
         raise InputError(plan.refused)
@@ -226,8 +231,31 @@ def delete(store: Store, kind: str, name, *, version: Optional[int] = None, keep
             rows.delete_export_row(store, int(name))
     if kind in ("model", "run"):
         plan.files += [store.workspace.checkpoints_dir / f".{n}.lock" for n in plan.run_names]
+    result = {"deleted": plan.what, "also": plan.goes, "kept": plan.stays}
+    if not remove:
+        return {**result, "removed": [], "not_removed": [], "set_aside": set_aside(plan.files)}
     removed, failed = remove_files(plan.files)
-    return {"deleted": plan.what, "also": plan.goes, "kept": plan.stays, "removed": removed, "not_removed": failed}
+    return {**result, "removed": removed, "not_removed": failed}
+
+
+def set_aside(paths: list[Path]) -> list[Path]:
+    """Each folder there is renamed to a hidden sibling (".name.deleting-xxxxxx", the same
+    folder, so a quick rename), freeing its name for what is imported or exported next; returns
+    what is left to remove: the set-aside folders and the files, and any folder that could not
+    be renamed, under its own name."""
+    left = []
+    for path in dict.fromkeys(Path(p) for p in paths):
+        if not path.exists() and not path.is_symlink():
+            continue
+        if path.is_dir() and not path.is_symlink():
+            aside = path.with_name(f".{path.name}.deleting-{secrets.token_hex(3)}")
+            try:
+                path.rename(aside)
+                path = aside
+            except OSError:
+                pass  # removed under its own name, later
+        left.append(path)
+    return left
 
 
 def remove_files(paths: list[Path]) -> tuple[list[str], list[str]]:

@@ -1,7 +1,8 @@
 """Rename… and Delete… for a page's table: the name is the selected row's first column (or
 the data that cell holds, as an export's id under its date). A delete first shows what goes
 with it (``core.journey.tidy``) and goes on only when the person presses Delete; dialogs are
-opened with open(), never exec(), so jobs and tests go on.
+opened with open(), never exec(), so jobs and tests go on. The rows go at once and folders are
+set aside under hidden names; a background job removes them, so the window never waits on a disk.
 
 An export's folder is the person's copy, outside the workspace, maybe already handed to
 Ollama or LM Studio: deleting an export forgets its record and keeps the folder unless the
@@ -10,13 +11,15 @@ person ticks "Also delete the folder" in the confirmation, which then says the f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QInputDialog, QMessageBox, QTableWidget, QWidget
 
 from core.journey.renaming import rename
-from core.journey.tidy import delete, plan_delete
+from core.journey.tidy import delete, plan_delete, remove_files
 from core.store.tidy import export_row
+from desktop.jobs import ThreadJob
 from desktop.studio import guard, show_error
 
 WHAT = {"model": "model", "prompts": "prompt set", "reward": "reward model", "run": "run", "export": "export"}
@@ -101,15 +104,29 @@ class TableTidy:
         if plan is not None:
             box.setText(plan.text())
 
-    def delete(self, name, **options) -> None:
-        with self.page.studio.store() as store:
-            result = guard(self.page, delete, store, self.kind, name, **options)
+    def delete(self, name, **options) -> Optional[ThreadJob]:
+        """The rows go at once and the folders are set aside under hidden names; removing them
+        (seconds for a large model on some disks) is a background job, whose failures are said."""
+        studio = self.page.studio
+        with studio.store() as store:
+            result = guard(self.page, delete, store, self.kind, name, remove=False, **options)
         if result is None:
-            return
-        self.page.studio.changed.emit()
-        if result["not_removed"]:
-            show_error(self.page, f"Deleted {result['deleted']}, but these could not be removed: "
-                       f"{'; '.join(result['not_removed'])}. Delete them by hand when you can.")
+            return None
+        studio.changed.emit()
+        if not result["set_aside"]:
+            return None
+        paths = result["set_aside"]
+        job = ThreadJob(f"removing the files of {result['deleted']}", lambda on_progress, cancel: remove_files(paths),
+                        studio)
+        job.succeeded.connect(lambda done: self._removed(result["deleted"], done[1]))
+        job.failed.connect(lambda message, details: show_error(self.page, message, details))
+        studio.track(job).start()
+        return job
+
+    def _removed(self, what: str, failed: list[str]) -> None:
+        if failed:
+            show_error(self.page, f"Deleted {what}, but these could not be removed: {'; '.join(failed)}. "
+                       "Delete them by hand when you can.")
 
 
 def _size(folder: Path) -> str:

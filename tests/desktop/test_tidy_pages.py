@@ -44,6 +44,12 @@ def names(table) -> list[str]:
     return [table.item(i, 0).text() for i in range(table.rowCount())]
 
 
+def removed_in_the_background(qtbot, *folders) -> None:
+    """Gone under their names at once (set aside), and the set-aside copies soon after."""
+    assert not any(f.exists() for f in folders)
+    qtbot.waitUntil(lambda: not [p for f in folders for p in f.parent.glob(f".{f.name}.deleting-*")], timeout=10000)
+
+
 def test_a_model_is_renamed_then_deleted_after_the_dialog_says_what_goes(qtbot, window):
     window.show_page("model")
     page = window.pages["model"]
@@ -69,6 +75,7 @@ def test_a_model_is_renamed_then_deleted_after_the_dialog_says_what_goes(qtbot, 
     box = page.tidy.ask_delete()
     box.findChild(QPushButton, "confirm-delete-button").click()
     assert names(page.table) == ["mine"] and not window.ws["owned_dir"].exists()
+    removed_in_the_background(qtbot, window.ws["owned_dir"], window.ws["checkpoints"][0].parent)
     with open_store(window.studio.home) as store:
         assert store.count("runs") == 0 and store.count("ratings") == 1
 
@@ -167,6 +174,7 @@ def test_a_run_is_deleted_with_its_checkpoints_after_the_dialog_says_what_goes(q
     box.findChild(QPushButton, "confirm-delete-button").click()
     assert page.runs_table.rowCount() == 0 and not page.runs_box.isVisible()
     assert not window.ws["checkpoints"][0].parent.exists() and window.ws["export_dir"].is_dir()
+    removed_in_the_background(qtbot, window.ws["checkpoints"][0].parent)
     assert page.shown is None and page.phase.text() == "Not running."
     with open_store(window.studio.home) as store:
         assert store.count("runs") == store.count("exports") == store.count("comparisons") == 0
@@ -218,5 +226,22 @@ def test_an_export_is_forgotten_keeping_its_folder_unless_the_person_ticks_it_go
     assert "Also deleted: the exported folder " + str(gguf_dir) in box.text()
     box.findChild(QPushButton, "confirm-delete-button").click()
     assert table.rowCount() == 0 and not gguf_dir.exists() and not page.exports_box.isVisible()
+    removed_in_the_background(qtbot, gguf_dir)
     with open_store(window.studio.home) as store:
         assert store.count("exports") == 0 and store.count("runs") == 1
+
+
+def test_files_that_cannot_be_removed_are_said_after_the_rows_went(qtbot, window, monkeypatch):
+    import desktop.pages.tidy as tidy
+
+    monkeypatch.setattr(tidy, "remove_files", lambda paths: ([], [f"{paths[0]}: Permission denied"]))
+    window.show_page("train")
+    page = window.pages["train"]
+    select(page.runs_table, "first")
+    box = page.tidy.ask_delete()
+    box.findChild(QPushButton, "confirm-delete-button").click()
+    assert page.runs_table.rowCount() == 0  # the rows went at once, the window never waited for the files
+    qtbot.waitUntil(lambda: bool(dialogs("error-dialog")), timeout=10000)
+    text = dialogs("error-dialog")[0].text()
+    assert "could not be removed" in text and "Permission denied" in text and "by hand" in text
+    assert list(window.ws["checkpoints"][0].parent.parent.glob(".first.deleting-*"))  # left for the person

@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import InputError, NotFoundError
 from core.journey.renaming import rename
-from core.journey.tidy import delete, plan_delete
+from core.journey.tidy import delete, plan_delete, remove_files
 from core.store.prompt_edits import delete_prompts, edit_prompt, move_prompts
 from core.store.prompts import prompts_of
 from core.store.runs import create_run, run_lock
@@ -117,6 +117,21 @@ def test_a_file_that_cannot_be_removed_is_reported_and_the_rows_still_go(store, 
     result = delete(store, "run", "first")
     assert store.count("runs") == 0
     assert result["not_removed"] == [f"{store.workspace.checkpoints_dir / 'first'}: Permission denied"]
+
+
+def test_the_app_sets_folders_aside_at_once_and_removes_them_later(store, ws):
+    folder = ws["owned_dir"]
+    result = delete(store, "model", "owned", remove=False)
+    assert names(store, "models") == ["mine"]
+    assert not folder.exists()  # its name is free at once: a new import may take it
+    aside = [p for p in result["set_aside"] if p.parent == folder.parent]
+    assert len(aside) == 1 and aside[0].name.startswith(".owned") and aside[0].is_dir()
+    assert result["removed"] == [] and result["not_removed"] == []
+    folder.mkdir()  # something new under the old name, before the removal runs
+    removed, failed = remove_files(result["set_aside"])
+    assert failed == [] and str(aside[0]) in removed
+    assert not aside[0].exists() and not (store.workspace.checkpoints_dir / "first").exists()
+    assert folder.is_dir()  # the new folder is not touched
 
 
 def test_renaming_a_run_moves_its_checkpoints_and_frees_the_old_name(store, ws):
