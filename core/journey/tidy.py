@@ -239,21 +239,20 @@ def delete(store: Store, kind: str, name, *, version: Optional[int] = None, keep
 
 
 def set_aside(paths: list[Path]) -> list[Path]:
-    """Each folder there is renamed to a hidden sibling (".name.deleting-xxxxxx", the same
-    folder, so a quick rename), freeing its name for what is imported or exported next; returns
-    what is left to remove: the set-aside folders and the files, and any folder that could not
-    be renamed, under its own name."""
+    """Each file or folder there is renamed to a hidden sibling (".name.deleting-xxxxxx", the
+    same folder, so a quick rename), freeing its name for what is imported, exported or run
+    next (a run's lock file too: a new run of the same name must not lose its lock to the later
+    removal); returns what is left to remove, under its own name where it could not be renamed."""
     left = []
     for path in dict.fromkeys(Path(p) for p in paths):
         if not path.exists() and not path.is_symlink():
             continue
-        if path.is_dir() and not path.is_symlink():
-            aside = path.with_name(f".{path.name}.deleting-{secrets.token_hex(3)}")
-            try:
-                path.rename(aside)
-                path = aside
-            except OSError:
-                pass  # removed under its own name, later
+        aside = path.with_name(f".{path.name}.deleting-{secrets.token_hex(3)}")
+        try:
+            path.rename(aside)
+            path = aside
+        except OSError:
+            pass  # removed under its own name, later
         left.append(path)
     return left
 
