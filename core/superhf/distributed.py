@@ -197,7 +197,7 @@ def _rebuilt(said: tuple[str, str, str], rank: int) -> BaseException:
 SUMMED = ("samples", "kept", "sample_tokens_per_second", "head_start_kept")  # counts; throughputs at once
 WEIGHTED = {  # means over the processes, weighted by what each mean is over
     "reward_mean": "samples", "mean_length": "samples", "cut_off_share": "samples",
-    "kept_reward_mean": "kept", "distinct_2": "kept", "self_bleu": "kept",
+    "kept_reward_mean": "kept", "kept_cut_off_share": "kept", "distinct_2": "kept", "self_bleu": "kept",
     "ce": "kept", "kl": "kept", "loss": "kept",  # each process's step losses, per answer it trained on
     "head_start_ce": "head_start_kept", "head_start_kl": "head_start_kept",
     "head_start_reward": "head_start_kept", "head_start_finished": "head_start_kept"}

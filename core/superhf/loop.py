@@ -133,6 +133,7 @@ def superhf_iteration(policy: Policy, reward_fn: RewardFn, prompts: Sequence[str
         "self_bleu": mean([self_bleu(t) for t in by_prompt.values()]),
         "mean_length": tokens / max(1, len(completions)),
         "cut_off_share": sum(not c.finished for c in completions) / max(1, len(completions)),
+        "kept_cut_off_share": sum(not c.finished for c in kept) / max(1, len(kept)),
         "samples": len(completions), "kept": len(kept), "sample_tokens_per_second": tokens / max(sample_seconds, 1e-9),
         "seconds": time.perf_counter() - started, "learning_rate": scheduler.get_last_lr()[0],
         "example": {"prompt": kept[0].prompt, "completion": kept[0].text} if kept else None,
