@@ -21,6 +21,7 @@ class SuperHFConfig:
         tip="Each takes minutes on a CPU; results show after a few.")
     # the paper iterates for hundreds; a desktop user checks in after a few. With 4 passes over
     # the kept answers, 5 rounds on the starter take about 9 minutes on a 2-core CPU (bench journey)
+    # with bfloat16 support, about 20 on one without (float32; session 10's scratch runs)
     minutes: Optional[float] = setting(
         None, "train for about this many minutes: rounds go on until the next would end past it "
         "(--iterations is then the most rounds)", flag="--minutes", min=0, above=True,
