@@ -56,6 +56,11 @@ class SuperHFConfig:
     # the reference: 1. On a CPU sampling a round costs more than 4 passes over its 16 kept
     # answers, and 1 pass left the starter where it was after 3 rounds (gain within noise);
     # 4 passes raised both simulated raters' scores in 2 rounds (bench journey, the README)
+    answer_weight: str = setting(
+        "tokens", "how the loss weighs the kept answers: 'tokens' (every token the same, so a long answer "
+        "weighs more) or 'answers' (every answer the same, whatever its length)",
+        flag="--answer-weight", choices=("tokens", "answers"))
+    # the reference averages over tokens; 'answers' screened on one seed per rater (journey-choices.md)
     head_start: int = setting(
         0, "passes over the reward model's pick of the answers already stored for each training prompt "
         "(those made for rating), before the first round; 0: none", flag="--head-start", min=0)

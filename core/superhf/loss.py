@@ -63,18 +63,26 @@ def build_batch(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Se
     return Batch(ids, attention, completion)
 
 
+def _mean(per_token: torch.Tensor, mask: torch.Tensor, per_answer: bool) -> torch.Tensor:
+    """Mean of (B, T-1) ``per_token`` over the masked tokens; ``per_answer``: each row's own
+    token mean first, then the mean over rows, so every answer weighs the same."""
+    if per_answer:
+        return ((per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)).mean()
+    return (per_token * mask).sum() / mask.sum().clamp(min=1)
+
+
 def superhf_loss(policy_logits: torch.Tensor, reference_logits: Optional[torch.Tensor], batch: Batch,
-                 kl_coefficient: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, ce, kl); each a scalar averaged over completion tokens. Logits are (B, T, V)."""
+                 kl_coefficient: float, per_answer: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, ce, kl); each a scalar averaged over completion tokens (``per_answer``: over each
+    answer's tokens, then over answers). Logits are (B, T, V)."""
     targets = batch.input_ids[:, 1:]  # (B, T-1): position t predicts token t+1
     mask = batch.completion_mask[:, 1:].to(policy_logits.dtype)  # (B, T-1)
-    n_tokens = mask.sum().clamp(min=1)
     log_p = F.log_softmax(policy_logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
-    ce = -(log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * mask).sum() / n_tokens
+    ce = _mean(-log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1), mask, per_answer)
     if reference_logits is None:  # cross-entropy alone (supervised fine-tuning)
         return ce, ce.detach(), torch.zeros((), device=ce.device)
     # KL(ref || policy) = sum_v p_ref(v) (log p_ref(v) - log p_policy(v)), per position.
     log_ref = F.log_softmax(reference_logits[:, :-1].float(), dim=-1)
     kl_per_token = (log_ref.exp() * (log_ref - log_p)).sum(-1)  # (B, T-1)
-    kl = (kl_per_token * mask).sum() / n_tokens
+    kl = _mean(kl_per_token, mask, per_answer)
     return ce + kl_coefficient * kl, ce.detach(), kl.detach()

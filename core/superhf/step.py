@@ -81,13 +81,16 @@ def _gradients(policy: Policy, chunk: Sequence[Completion], config: SuperHFConfi
             return 0.0, 0.0
         try:
             batches = _batches(policy, chunk, micro.size)
+            per_answer = config.answer_weight == "answers"
             total = sum(int(b.completion_mask[:, 1:].sum()) for b in batches)
             ce_sum = kl_sum = 0.0
             for batch in batches:
                 logits = batch_logits(policy.model, batch)
                 reference = policy.reference_logits(batch) if with_kl else None
-                loss, ce, kl = superhf_loss(logits, reference, batch, config.kl_coefficient)
-                share = int(batch.completion_mask[:, 1:].sum()) / total  # token-weighted: sums to the whole loss
+                loss, ce, kl = superhf_loss(logits, reference, batch, config.kl_coefficient, per_answer=per_answer)
+                # each micro-batch's share of the whole minibatch's loss: its tokens, or its answers
+                share = (len(batch.input_ids) / len(chunk) if per_answer
+                         else int(batch.completion_mask[:, 1:].sum()) / total)
                 (loss * share).backward()
                 ce_sum, kl_sum = ce_sum + ce.item() * share, kl_sum + kl.item() * share
             break

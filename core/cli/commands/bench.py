@@ -12,7 +12,7 @@ from core.errors import InputError
 from core.store.database import open_store
 
 JOURNEY_SETTINGS = ["iterations", "prompts_per_iteration", "superbatch_size", "kl_coefficient", "learning_rate",
-                    "epochs", "head_start", "max_new_tokens"]  # training settings bench journey can change
+                    "epochs", "head_start", "max_new_tokens", "answer_weight"]  # training settings bench journey can change
 
 
 def _bench(module: str):

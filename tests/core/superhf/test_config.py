@@ -36,7 +36,7 @@ def test_todays_flags_keep_their_names():
         "iterations": "--iterations", "prompts_per_iteration": "--prompts-per-iteration",
         "superbatch_size": "--superbatch", "kl_coefficient": "--kl", "learning_rate": "--lr", "lora": "--full",
         "max_new_tokens": "--max-new-tokens", "seed": "--seed",
-        "minutes": "--minutes", "epochs": "--epochs", "head_start": "--head-start"}  # new with the alignment work
+        "minutes": "--minutes", "epochs": "--epochs", "head_start": "--head-start", "answer_weight": "--answer-weight"}  # new with the alignment work
     assert {f.name: spec.flag for f, spec in declared(RewardSettings) if spec.flag} == {"mode": "--mode",
                                                                                       "seed": "--seed"}
 

@@ -118,10 +118,10 @@ def _train_together(rank: int, processes, model_dir: str, out: str) -> None:
                    Completion(1, "Count to three.", "One two three.", True, 0)]}[rank]
     real_loss = step.superhf_loss
     if rank == 1:
-        def small_memory(logits, reference, batch, beta):
+        def small_memory(logits, reference, batch, beta, **how):
             if batch.input_ids.shape[0] > 1:
                 raise torch.OutOfMemoryError("out of memory (simulated)")
-            return real_loss(logits, reference, batch, beta)
+            return real_loss(logits, reference, batch, beta, **how)
         step.superhf_loss = small_memory
     sgd = torch.optim.SGD(params, lr=0.5)
     step._gradients(policy, answers, config, sgd, step.MicroBatch(2), True)  # this process's own, unshared

@@ -197,22 +197,23 @@ def test_run_settings_and_names_are_checked(store, tiny_model, prompt_set):
     assert json.loads(get_run(store, "r")["config"])["superbatch_size"] == 4
 
 
+@pytest.mark.parametrize("weight", ["tokens", "answers"])
 def test_out_of_memory_halves_the_micro_batch_and_the_update_stays_the_same(store, tiny_model, prompt_set,
-                                                                            monkeypatch):
+                                                                            monkeypatch, weight):
     import core.superhf.step as step
 
-    settings = dict(iterations=1, learning_rate=1e-2, lora_dropout=0.0, minibatch_size=4)
+    settings = dict(iterations=1, learning_rate=1e-2, lora_dropout=0.0, minibatch_size=4, answer_weight=weight)
     new_run(store, tiny_model, prompt_set, name="roomy", **settings)
     run_superhf(store, "roomy", reward_fn=brevity)
 
     real = step.superhf_loss
     calls = []
 
-    def small_gpu(logits, reference, batch, beta):  # a GPU that fits one completion at a time
+    def small_gpu(logits, reference, batch, beta, **how):  # a GPU that fits one completion at a time
         calls.append(batch.input_ids.shape[0])
         if batch.input_ids.shape[0] > 1:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(logits, reference, batch, beta)
+        return real(logits, reference, batch, beta, **how)
 
     monkeypatch.setattr(step, "superhf_loss", small_gpu)
     new_run(store, tiny_model, prompt_set, name="cramped", **settings)
@@ -222,14 +223,14 @@ def test_out_of_memory_halves_the_micro_batch_and_the_update_stays_the_same(stor
     assert last["micro_batch"] == 1
     assert any("micro-batch halved to 1" in w for w in last["warnings"])
     roomy, cramped = adapter(store, "roomy"), adapter(store, "cramped")
-    for key in roomy:  # token-weighted micro-batches add up to the whole minibatch's gradient
+    for key in roomy:  # micro-batches weighted by tokens or answers add up to the whole minibatch's gradient
         assert torch.allclose(roomy[key], cramped[key], atol=1e-5), key
 
 
 def test_out_of_memory_with_one_completion_says_what_to_do(store, tiny_model, prompt_set, monkeypatch):
     import core.superhf.step as step
 
-    def no_gpu_left(*args):
+    def no_gpu_left(*args, **how):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
     monkeypatch.setattr(step, "superhf_loss", no_gpu_left)

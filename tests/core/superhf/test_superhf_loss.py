@@ -45,6 +45,16 @@ def test_ce_counts_exactly_the_completion_targets():
     assert superhf_loss(changed, changed, batch, 0.35)[1].item() == pytest.approx(math.log(12))
 
 
+def test_answer_weighting_gives_a_short_answer_the_weight_of_a_long_one():
+    batch = build_batch([[5], [5]], [[9, 9, 9, 9, 9], []], EOS, PAD)  # 6 targets, and 1 (EOS alone)
+    logits = torch.zeros(2, 7, 12)
+    logits[0, :5, 9] = logits[0, 5, EOS] = 20.0  # the long answer costs almost nothing
+    tokens = superhf_loss(logits, None, batch, 0.0)[1].item()
+    answers = superhf_loss(logits, None, batch, 0.0, per_answer=True)[1].item()
+    assert tokens == pytest.approx(math.log(12) / 7, rel=1e-3)  # the short one's log 12 over 7 tokens
+    assert answers == pytest.approx(math.log(12) / 2, rel=1e-3)  # over 2 answers
+
+
 def test_padding_positions_never_count():
     batch = build_batch([[5, 6, 7], [8]], [[9], [10]], EOS, PAD)
     logits = torch.zeros(2, 5, 12)
