@@ -152,7 +152,7 @@ def kl_to_base(policy, prompts: list[str], seed: int) -> float:
     import torch
 
     from core.sampling.generation import SamplingSettings, sample
-    from core.superhf.loss import batch_logits
+    from core.superhf.loss import batch_logits, targets_and_mask
     from core.superhf.step import completion_batch
 
     if not hasattr(policy.model, "disable_adapter"):
@@ -161,8 +161,9 @@ def kl_to_base(policy, prompts: list[str], seed: int) -> float:
     answers = sample(policy.lm, prompts, 1, SamplingSettings(max_new_tokens=64, seed=seed))
     batch = completion_batch(tok, answers).to(policy.lm.device)  # the sampled tokens, as training sees them
     with torch.no_grad():
-        log_p = torch.log_softmax(batch_logits(policy.model, batch)[:, :-1].float(), -1)
+        logits = batch_logits(policy.model, batch)
+        log_p = torch.log_softmax(logits[:, :-1].float(), -1)
         log_q = torch.log_softmax(policy.reference_logits(batch)[:, :-1].float(), -1)
-    mask = batch.completion_mask[:, 1:].float()
+    mask = targets_and_mask(batch, logits)[1].float()
     kl = (log_p.exp() * (log_p - log_q)).sum(-1)
     return float((kl * mask).sum() / mask.sum().clamp(min=1))

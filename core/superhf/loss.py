@@ -35,13 +35,35 @@ class Batch:
         """(B, T) each token's position in its own row, as sampling fed it: left padding shifts none."""
         return position_ids(self.attention_mask)
 
+    @property
+    def predicting(self) -> int:
+        """How many trailing positions predict a completion token: under left padding every
+        completion ends its row, so the loss needs the logits of these last positions only."""
+        columns = self.completion_mask.any(0).nonzero()
+        width = self.input_ids.shape[1]
+        return width if not len(columns) else min(width, width - int(columns[0]) + 1)
+
 
 def batch_logits(model, batch: Batch) -> torch.Tensor:
-    """(B, T, V) logits of ``model`` on ``batch``: the training and reference passes both run
-    this, with the positions sampling used, so absolute-position models (GPT-2) see a padded
-    row as they saw it while it was sampled."""
+    """(B, K, V) logits of ``model`` on ``batch`` at its last K = ``batch.predicting``
+    positions: the training and reference passes both run this, with the positions sampling
+    used, so absolute-position models (GPT-2) see a padded row as they saw it while it was
+    sampled. The prompt's positions predict nothing the loss reads: their output projection
+    over the whole vocabulary (a fifth of a small model's work) is skipped."""
+    width, keep = batch.input_ids.shape[1], batch.predicting
+    # picked by index, a contiguous copy (as the sampler does): an int K slices the hidden states
+    # with strides, which bfloat16 matmuls on a CPU copy slowly
+    last = torch.arange(width - keep, width, device=batch.input_ids.device) if keep < width else 0
     return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                 position_ids=batch.position_ids).logits
+                 position_ids=batch.position_ids, logits_to_keep=last).logits
+
+
+def targets_and_mask(batch: Batch, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For logits of ``batch``'s last K positions (K = T: all of them): the token each but the
+    last position predicts, and 1 where that token belongs to a completion. Position t's
+    logits predict token t+1."""
+    first = batch.input_ids.shape[1] - logits.shape[1] + 1
+    return batch.input_ids[:, first:], batch.completion_mask[:, first:]
 
 
 def build_batch(prompt_ids: Sequence[Sequence[int]], completion_ids: Sequence[Sequence[int]],
@@ -74,15 +96,16 @@ def _mean(per_token: torch.Tensor, mask: torch.Tensor, per_answer: bool) -> torc
 def superhf_loss(policy_logits: torch.Tensor, reference_logits: Optional[torch.Tensor], batch: Batch,
                  kl_coefficient: float, per_answer: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, ce, kl); each a scalar averaged over completion tokens (``per_answer``: over each
-    answer's tokens, then over answers). Logits are (B, T, V)."""
-    targets = batch.input_ids[:, 1:]  # (B, T-1): position t predicts token t+1
-    mask = batch.completion_mask[:, 1:].to(policy_logits.dtype)  # (B, T-1)
-    log_p = F.log_softmax(policy_logits[:, :-1].float(), dim=-1)  # (B, T-1, V)
+    answer's tokens, then over answers). Logits are (B, K, V): those of the batch's last K
+    positions (``batch_logits``), or of all T."""
+    targets, mask = targets_and_mask(batch, policy_logits)  # (B, K-1): position t predicts token t+1
+    mask = mask.to(policy_logits.dtype)
+    log_p = F.log_softmax(policy_logits[:, :-1].float(), dim=-1)  # (B, K-1, V)
     ce = _mean(-log_p.gather(-1, targets.unsqueeze(-1)).squeeze(-1), mask, per_answer)
     if reference_logits is None:  # cross-entropy alone (supervised fine-tuning)
         return ce, ce.detach(), torch.zeros((), device=ce.device)
     # KL(ref || policy) = sum_v p_ref(v) (log p_ref(v) - log p_policy(v)), per position.
     log_ref = F.log_softmax(reference_logits[:, :-1].float(), dim=-1)
-    kl_per_token = (log_ref.exp() * (log_ref - log_p)).sum(-1)  # (B, T-1)
+    kl_per_token = (log_ref.exp() * (log_ref - log_p)).sum(-1)  # (B, K-1)
     kl = _mean(kl_per_token, mask, per_answer)
     return ce + kl_coefficient * kl, ce.detach(), kl.detach()

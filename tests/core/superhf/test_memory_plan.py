@@ -129,7 +129,7 @@ def test_the_plan_is_said_once_and_sets_the_first_micro_batch_and_the_sampling_b
 @pytest.mark.parametrize("lora", [True, False])
 def test_gradient_checkpointing_leaves_the_gradients_unchanged(tiny_model_dir, monkeypatch, lora):
     import core.superhf.memory
-    from core.superhf.loss import build_batch, superhf_loss
+    from core.superhf.loss import batch_logits, build_batch, superhf_loss
     from core.superhf.policy import build_policy
 
     config = SuperHFConfig(lora=lora, lora_dropout=0.1)  # dropout on: its masks must be replayed exactly
@@ -145,7 +145,7 @@ def test_gradient_checkpointing_leaves_the_gradients_unchanged(tiny_model_dir, m
         mlp.register_forward_pre_hook(lambda *a, key=checkpointing: calls.__setitem__(key, calls[key] + 1))
         policy.model.train()
         torch.manual_seed(0)
-        logits = policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        logits = batch_logits(policy.model, batch)
         loss, _, _ = superhf_loss(logits, policy.reference_logits(batch), batch, 0.35)
         loss.backward()
         grads[checkpointing] = {n: p.grad.clone() for n, p in policy.model.named_parameters() if p.requires_grad}

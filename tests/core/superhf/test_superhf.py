@@ -63,8 +63,9 @@ def test_a_few_iterations_raise_the_reward_on_held_out_prompts(store, tiny_model
     assert [i["iteration"] for i in its] == list(range(7))
     assert its[-1]["eval_reward"] > its[0]["eval_reward"]
     for key in ("reward_mean", "reward_std", "kept_reward_mean", "kl", "ce", "distinct_2", "self_bleu",
-                "mean_length", "cut_off_share", "seconds", "sample_tokens_per_second"):
+                "mean_length", "cut_off_share", "kept_cut_off_share", "seconds", "sample_tokens_per_second"):
         assert key in its[1]
+    assert all(0 <= i[share] <= 1 for i in its[1:] for share in ("cut_off_share", "kept_cut_off_share"))
     assert its[1]["kept_reward_mean"] >= its[1]["reward_mean"]  # the best of each prompt is kept
     assert get_run(store, "r")["status"] == "finished"
 
@@ -75,14 +76,15 @@ def test_the_lora_reference_is_the_policy_with_adapters_off(tiny_model_dir):
     from core.superhf.loss import build_batch
 
     batch = build_batch([[5, 6, 7]], [[9, 10]], 2, 0)
+    keep = 4  # the positions that predict 9, 10 and EOS, and the last one
     with torch.no_grad():
         for name, p in policy.model.named_parameters():
             if "lora_B" in name:
                 p.add_(0.5)  # the adapters now change the policy
         expected = base.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        assert torch.allclose(policy.reference_logits(batch), expected, atol=1e-5)
+        assert torch.allclose(policy.reference_logits(batch), expected[:, -keep:], atol=1e-5)
         tuned = policy.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
-        assert not torch.allclose(tuned, expected, atol=1e-3)
+        assert not torch.allclose(tuned[:, -keep:], expected[:, -keep:], atol=1e-3)
     trainable = sum(p.numel() for p in policy.trainable_parameters())
     assert 0 < trainable < sum(p.numel() for p in policy.model.parameters()) / 10
 

@@ -106,3 +106,39 @@ def test_without_a_reference_the_loss_is_the_cross_entropy_alone():
     loss, ce, kl = superhf_loss(logits, None, batch, 0.35)
     assert torch.allclose(loss, with_kl[1]) and torch.allclose(ce, with_kl[1]) and float(kl) == 0.0
     assert with_kl[0] > loss  # the KL term, when there is a reference, adds to it
+
+
+def _tiny(kind: str):
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    if kind == "gpt2":  # absolute positions: the padded rows' position ids matter
+        return GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=16, n_layer=2, n_head=2, n_positions=64)).eval()
+    return LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                        num_attention_heads=2, num_key_value_heads=1)).eval()
+
+
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_the_loss_on_the_trailing_logits_is_the_loss_on_all_of_them(kind):
+    from core.superhf.loss import batch_logits
+
+    model = _tiny(kind)
+    # prompts of 6 and 2 tokens, answers of 2 (ended) and 3 (cut) in rows of 9: the first answer
+    # token is at column 6 (from 0), so the last 4 positions predict every answer token
+    batch = build_batch([[5, 6, 7, 8, 9, 10], [11, 12]], [[13, 14], [15, 16, 17]], EOS, PAD, [True, False])
+    assert batch.input_ids.shape[1] == 9 and batch.predicting == 4
+    trailing = batch_logits(model, batch)
+    full = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                 position_ids=batch.position_ids).logits
+    assert trailing.shape[1] == 4
+    assert torch.allclose(trailing, full[:, -4:], atol=1e-5)
+    reference = full.detach() + torch.randn_like(full)
+    cut = superhf_loss(trailing, reference[:, -4:], batch, 0.35)
+    whole = superhf_loss(full, reference, batch, 0.35)
+    for a, b in zip(cut, whole):
+        assert a.item() == pytest.approx(b.item(), abs=1e-5)
+
+
+def test_a_batch_whose_answers_start_at_its_first_column_needs_every_position():
+    batch = build_batch([[]], [[5, 6]], EOS, PAD)  # no prompt at all: nothing to skip
+    assert batch.predicting == batch.input_ids.shape[1] == 3
