@@ -4,6 +4,10 @@ training prompts, at the moment they were drawn, against seconds since the metho
 
 * SuperHF: our loop at its default settings, iterations until the budget is spent (its
   curve: each iteration's superbatch, drawn before that iteration's update).
+
+Every method finishes its first update (SuperHF its first iteration, FeedME its first step,
+RLOO its first step) even when loading alone spends the budget, as on a slow or busy machine:
+a method that never updates would leave nothing to compare. The time it took is reported.
 * FeedME: supervised fine-tuning (LoRA, cross-entropy only) on the chosen answers of the
   ratings, epochs until the budget is spent (its curve: probes of 16 prompts x 2 answers, the
   probes' own time not charged to the budget).
@@ -38,6 +42,30 @@ def timer(seconds: float) -> CancelToken:
     return token
 
 
+class FirstThenBudget(CancelToken):
+    """Cancels when ``seconds`` have passed, but never before ``first_done`` was called: the
+    budget's end waits for the first iteration."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self._lock, self._expired, self._first = threading.Lock(), False, False
+        clock = threading.Timer(seconds, self._expire)
+        clock.daemon = True  # never keeps the process alive
+        clock.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self._expired = True
+            if self._first:
+                self.cancel()
+
+    def first_done(self) -> None:
+        with self._lock:
+            self._first = True
+            if self._expired:
+                self.cancel()
+
+
 def run_superhf_method(scratch: Store, model_row: dict, reward: dict, set_id: int, config: SuperHFConfig,
                        name: str, budget: Optional[float], device):
     """SuperHF with ``config``: for ``budget`` seconds (loading included), or, with no budget,
@@ -48,14 +76,16 @@ def run_superhf_method(scratch: Store, model_row: dict, reward: dict, set_id: in
     run = create_run(scratch, name=name, model_id=model_row["id"], reward_model_id=reward["id"],
                      prompt_set_id=set_id, config=config.to_dict())
     started, starts = time.perf_counter(), {}
+    cancel = FirstThenBudget(budget) if budget else None
 
     def on_progress(event: Progress) -> None:
         if event.stage == "iteration":  # iteration done + 1 begins: its samples are drawn now
             starts.setdefault(event.done + 1, time.perf_counter() - started)
+            if cancel is not None and event.done >= 1:
+                cancel.first_done()
 
     try:
-        run_superhf(scratch, run["name"], device=device, on_progress=on_progress,
-                    cancel=timer(budget) if budget else None)
+        run_superhf(scratch, run["name"], device=device, on_progress=on_progress, cancel=cancel)
     except Cancelled:
         pass  # the budget is spent
     seconds = time.perf_counter() - started
@@ -94,11 +124,11 @@ def run_feedme(scratch: Store, model_row: dict, scorer, train_prompts: list[str]
     probe_prompts = random.Random(seed).sample(train_prompts, min(PROBE_PROMPTS, len(train_prompts)))
     torch.manual_seed(seed)
     steps, epochs, curve, next_probe = 0, 0, [], started
-    while time.perf_counter() < deadline:
+    while steps == 0 or time.perf_counter() < deadline:  # the first step even past the budget
         rng.shuffle(chosen)
         for start in range(0, len(chosen), config.minibatch_size):
             now = time.perf_counter()
-            if now >= deadline:
+            if now >= deadline and steps:
                 break
             if now >= next_probe:  # the probe's time is not charged to the budget
                 curve.append([round(now - started, 2), _probe(policy, scorer, probe_prompts, seed)])

@@ -83,3 +83,21 @@ def test_the_app_and_the_cli_never_import_the_benchmark_extra():
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
     assert found.stdout.strip() == "[]", found.stdout + found.stderr
+
+
+def test_a_budget_spent_by_loading_still_lets_the_first_iteration_finish():
+    import time
+
+    from core.bench.methods import FirstThenBudget
+
+    late = FirstThenBudget(0.01)  # the budget ends before the first iteration does
+    time.sleep(0.1)
+    assert not late.cancelled
+    late.first_done()
+    assert late.cancelled
+
+    early = FirstThenBudget(0.05)  # the first iteration ends within the budget
+    early.first_done()
+    assert not early.cancelled
+    time.sleep(0.2)
+    assert early.cancelled
