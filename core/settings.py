@@ -34,6 +34,7 @@ class Setting:
     step: Optional[float] = None  # the form's step
     decimals: Optional[int] = None  # the form's decimals (floats)
     choice_labels: Optional[tuple] = None  # the form's words for the choices
+    at_min: str = ""  # the form's words for its lowest value, where that means "none" ("no limit")
 
     @property
     def dest(self) -> Optional[str]:

@@ -75,7 +75,7 @@ def bench_compare(store: Store, *, model: Optional[str] = None, seeds: int = 3, 
                 results["best_of_n"].append(best_of_n(base.lm, scorer, rater, held_out, n, per_prompt, 100 + seed))
                 trainers = {
                     "superhf": lambda seed: run_superhf_method(scratch, model_row, reward, set_id,
-                                                               SuperHFConfig(iterations=1000, eval_prompts=0, seed=seed),
+                                                               SuperHFConfig(iterations=1000, minutes=None, eval_prompts=0, seed=seed),
                                                                f"superhf-{seed}", budget, device),
                     "feedme": lambda seed: run_feedme(scratch, model_row, scorer, train_prompts, seed, budget, device),
                     "rloo": lambda seed: run_rloo(model_row, scorer, train_prompts, seed, budget, device)}
@@ -90,7 +90,7 @@ def bench_compare(store: Store, *, model: Optional[str] = None, seeds: int = 3, 
                 for knob, values in (("superbatch", SUPERBATCHES), ("kl", KL_COEFFICIENTS)):
                     for value in values:
                         settings = {"superbatch_size": value} if knob == "superbatch" else {"kl_coefficient": value}
-                        config = SuperHFConfig(iterations=sweep_iterations, eval_prompts=0, ablation=True, **settings)
+                        config = SuperHFConfig(iterations=sweep_iterations, minutes=None, eval_prompts=0, ablation=True, **settings)
                         shared = [s for s in sweeps["superbatch"] if knob == "kl" and s["value"] == n
                                   and value == SuperHFConfig().kl_coefficient]
                         if shared:  # the default settings: already run in the superbatch sweep

@@ -98,7 +98,7 @@ def bench_superhf(store: Store, *, model: Optional[str] = None, iterations_: int
     _answers(store, name, prompts, 8, 48, on_progress)  # held-out prompts too: the same cache as before
     rows = simulated_ratings(store, name, train_prompts, ratings, on_progress)
     rater = SimulatedRater()
-    config = config or SuperHFConfig(iterations=iterations_, eval_prompts=0)
+    config = config or SuperHFConfig(iterations=iterations_, minutes=None, eval_prompts=0)
     result: dict = {"model": name, "ratings": len(rows), "config": config.to_dict()}
     with tempfile.TemporaryDirectory(prefix="bench-superhf-") as home:
         with open_store(home) as scratch:

@@ -99,6 +99,6 @@ def estimate_sentence(config: dict, rounds: list[dict]) -> str:
         return ("No run of this model has been measured on this computer yet: the first round will tell how long "
                 "each takes.")
     rounds_word = "round" if found["measured"] == 1 else "rounds"
-    given = ", the time you gave" if found["capped"] else ""
+    given = ", the time limit" if found["capped"] else ""
     return (f"This run will take {about(found['seconds'])} on this computer{given} (a round takes "
             f"{about(found['round'])}; from {found['measured']} {rounds_word} measured here).")

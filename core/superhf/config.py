@@ -20,12 +20,13 @@ class SuperHFConfig:
         form="basic", label="Rounds (iterations)", form_max=1000,
         tip="Each takes minutes on a CPU; results show after a few.")
     # the paper iterates for hundreds; a desktop user checks in after a few. With 4 passes over
-    # the kept answers, 5 rounds on the starter take about 9 minutes on a 2-core CPU (bench journey)
-    # with bfloat16 support, about 20 on one without (float32; session 10's scratch runs)
+    # the kept answers, 5 rounds on the starter take about 5 minutes on a 2-core Xeon with AMX,
+    # 9 on an EPYC with bfloat16 support, about 20 on one without (float32; session 10's runs):
+    # hence the 15-minute limit below, which only the slowest of these reach
     minutes: Optional[float] = setting(
-        None, "train for about this many minutes: rounds go on until the next would end past it "
-        "(--iterations is then the most rounds)", flag="--minutes", min=0, above=True,
-        form="basic", label="Minutes to train", form_min=0, form_max=24 * 60, step=5, decimals=0,
+        15.0, "train for at most about this many minutes: rounds go on until the next would end past it "
+        "(--iterations is then the most rounds); 0: no time limit", flag="--minutes", min=0,
+        form="basic", label="Minutes to train", form_min=0, form_max=24 * 60, step=5, decimals=0, at_min="no limit",
         tip="0: no time limit, the rounds above decide. The learning rate decays over the time given.")
     # a user knows how long they can wait, not how many iterations that buys on their machine
     prompts_per_iteration: int = setting(

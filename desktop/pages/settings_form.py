@@ -49,8 +49,8 @@ def setting_widget(cls, name: str, value) -> QWidget:
                      hi - (tick if spec.below and spec.form_max is None else 0))
         box.setSingleStep(spec.step or tick)
         box.setValue(value if value is not None else box.minimum())
-        if _optional(cls, name):  # its lowest value stands for "not set"
-            box.setSpecialValueText("no limit")
+        if spec.at_min or _optional(cls, name):  # its lowest value stands for "not set"
+            box.setSpecialValueText(spec.at_min or "no limit")
     box.setToolTip(spec.tooltip)
     return box
 

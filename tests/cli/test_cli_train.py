@@ -125,6 +125,8 @@ def test_minutes_train_for_a_time_budget_and_stop_by_themselves(home, tiny_model
     done = [i for i in last_json(result)["iterations"] if i["iteration"] > 0]
     assert done and len(done) < 10_000  # it stopped by itself, not at the iterations' cap
     assert all(i["elapsed_seconds"] <= 12 + 5 for i in done[:-1])  # rounds started only while they fitted
+    assert last_json(result)["time_limit"].startswith(f"Stopped after {len(done)} rounds")
+    assert "0.2-minute limit" in result.stdout
     status, _, _ = final_state(home, "timed")
     assert status == "finished"
 

@@ -88,9 +88,15 @@ def test_a_finished_run_shows_its_verdict_its_stored_log_and_an_estimate(qtbot, 
     text = train.estimate.text()
     assert text.startswith("This run will take about") and "from 2 rounds measured here" in text
     config = {name: box.value() for name, box in train.fields.items() if hasattr(box, "value")}
+    assert config["minutes"] == 15  # the default time limit
     train.iterations.setValue(100)
     assert train.estimate.text() == estimate_sentence({**config, "iterations": 100}, rounds) != text
+    assert "about 15 minutes on this computer, the time limit" in train.estimate.text()
+    minutes = train.fields["minutes"]
+    minutes.setValue(minutes.minimum())  # 0: no time limit
+    assert minutes.text() == "no limit" and minutes.value() == 0
     assert "about 2 hours" in train.estimate.text()  # 100 rounds of about 70 s
+    assert train._args()[train._args().index("--minutes") + 1] == "0.0"  # said to the engine, not left out
     window.studio.shutdown(20000)
 
 

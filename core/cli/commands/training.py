@@ -41,11 +41,25 @@ def _run(args: Namespace, run: dict) -> dict:
         say(args, f"Run '{name}': stop it any time with Ctrl-C; 'superhf resume {name}' continues it.")
         on_progress(run_event(name, run["id"]))  # the window learns the run's name from this, not the sentence
         result = run_superhf(store, name, device=args.device, on_progress=on_progress)
-    prompts = json.loads(run["config"]).get("prompts_per_iteration")
-    result["verdict"] = run_verdict(result["iterations"], prompts)
+    config = json.loads(run["config"])
+    result["verdict"] = run_verdict(result["iterations"], config.get("prompts_per_iteration"))
+    result["time_limit"] = time_limit_sentence(config, result["iterations"])
     if is_main_launch():
-        say(args, result["verdict"])
+        for line in (result["time_limit"], result["verdict"]):
+            if line:
+                say(args, line)
     return result
+
+
+def time_limit_sentence(config: dict, recorded: list[dict]) -> str:
+    """What the time limit did, where it ended the run before its rounds were done; else ""."""
+    minutes, asked = config.get("minutes"), config.get("iterations")
+    done = sum(1 for i in recorded if i.get("iteration", 0) > 0)
+    if not minutes or asked is None or done >= asked:
+        return ""
+    rounds = f"{done} of {asked} rounds" if asked < MINUTES_CAP else f"{done} rounds"
+    return (f"Stopped after {rounds}: the next would have ended past the {minutes:g}-minute limit. For more, "
+            f"start a new run with more --minutes (0: no limit).")
 
 
 @command("train")

@@ -75,7 +75,7 @@ def test_a_longer_limit_only_lengthens_answers_that_were_being_cut_off():
 def test_minutes_given_cap_the_estimate():
     found = estimate_seconds({**SETTINGS, "iterations": 10_000, "minutes": 30}, [measured()])
     assert found["seconds"] == 30 * 60 and found["capped"]
-    assert "about 30 minutes on this computer, the time you gave" in estimate_sentence(
+    assert "about 30 minutes on this computer, the time limit" in estimate_sentence(
         {**SETTINGS, "iterations": 10_000, "minutes": 30}, [measured()])
 
 

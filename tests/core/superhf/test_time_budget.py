@@ -78,3 +78,27 @@ def test_a_resumed_run_counts_its_earlier_sessions(monkeypatch):
     assert budget.elapsed() == 50.0 and budget.per_round() == 25.0
     assert not budget.another_fits()  # 10 s left of the minute, 25 s a round
     assert TimeBudget(2.0, recorded).planned(2, 1000) == 4
+
+
+def test_the_default_run_stops_at_15_minutes_and_0_means_no_limit():
+    from core.superhf.config import SuperHFConfig
+
+    assert SuperHFConfig().minutes == 15  # the slowest 2-core CPUs measured need about 20 for 5 rounds
+    unlimited = TimeBudget(SuperHFConfig(minutes=0).minutes, [])
+    unlimited.round_took(10 ** 6)
+    assert unlimited.another_fits() and unlimited.planned(1, 5) == 5
+    limited = TimeBudget(SuperHFConfig().minutes, [])
+    limited.round_took(6 * 60)  # rounds of 6 minutes: 2 fit in 15
+    assert limited.planned(0, 5) == 2
+
+
+def test_a_run_the_limit_ended_early_says_so_and_how_to_get_more():
+    from core.cli.commands.training import MINUTES_CAP, time_limit_sentence
+
+    rounds = [{"iteration": 0}, {"iteration": 1}, {"iteration": 2}, {"iteration": 3}]
+    said = time_limit_sentence({"minutes": 15.0, "iterations": 5}, rounds)
+    assert said.startswith("Stopped after 3 of 5 rounds: the next would have ended past the 15-minute limit.")
+    assert "--minutes" in said
+    assert time_limit_sentence({"minutes": 15.0, "iterations": 3}, rounds) == ""  # all rounds done
+    assert time_limit_sentence({"minutes": 0, "iterations": 5}, rounds) == ""  # no limit: a cancel, not the clock
+    assert time_limit_sentence({"minutes": 30, "iterations": MINUTES_CAP}, rounds).startswith("Stopped after 3 rounds:")
