@@ -16,6 +16,7 @@ from core.errors import InputError
 
 DB_NAME = "superhf.db"
 STALE_SCRATCH_SECONDS = 24 * 3600  # scratch older than this was left by a killed process
+STALE_SET_ASIDE_SECONDS = 3600  # set aside for removal this long ago: the removal was killed
 FOLDER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")  # run and reward model names: they name folders
 
 
@@ -80,19 +81,27 @@ class Workspace:
         return self
 
     def sweep_scratch(self, older_than: float = STALE_SCRATCH_SECONDS) -> int:
-        """Remove scratch folders a killed import, training or export left behind. Only old
-        ones: a young one may belong to work still running in another process."""
+        """Remove scratch folders a killed import, training or export left behind, and what a
+        killed removal had set aside (hidden ".name.deleting-xxxxxx" entries). Only old ones: a
+        young one may belong to work still running in another process."""
         import shutil
         import time
 
+        def old(entry: Path) -> bool:
+            if entry.parent == self.tmp_dir:
+                return time.time() - entry.stat().st_mtime > older_than
+            # renamed aside for removal (core.journey.tidy.set_aside): the rename set its ctime
+            return ".deleting-" in entry.name and time.time() - entry.stat().st_ctime > STALE_SET_ASIDE_SECONDS
+
         removed = 0
-        for entry in self.tmp_dir.iterdir():
-            try:
-                if time.time() - entry.stat().st_mtime > older_than:
-                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-                    removed += 1
-            except OSError:
-                continue  # another process removed or holds it: leave it
+        for folder in (self.tmp_dir, self.models_dir, self.reward_models_dir, self.checkpoints_dir):
+            for entry in folder.glob("*" if folder == self.tmp_dir else ".*.deleting-*"):
+                try:
+                    if old(entry):
+                        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                        removed += 1
+                except OSError:
+                    continue  # another process removed or holds it: leave it
         return removed
 
 

@@ -109,6 +109,25 @@ def test_scratch_left_by_a_killed_process_is_swept_when_old(home):
         assert young.exists()  # may be another process's work in progress
 
 
+def test_what_a_killed_removal_set_aside_is_swept_when_old(home, monkeypatch):
+    import core.store.workspace as workspace
+
+    with open_store(home) as s:
+        model = s.workspace.models_dir / ".starter.deleting-1a2b3c"  # as core.journey.tidy.set_aside names it
+        model.mkdir()
+        (model / "model.safetensors").write_bytes(b"half removed")
+        checkpoint = s.workspace.checkpoints_dir / ".first.deleting-4d5e6f"
+        checkpoint.mkdir()
+        lock = s.workspace.checkpoints_dir / ".first.lock"  # a run's lock: not set aside, never swept
+        lock.write_text("")
+    with open_store(home):
+        assert model.exists() and checkpoint.exists()  # young: another process may be removing it now
+    monkeypatch.setattr(workspace, "STALE_SET_ASIDE_SECONDS", -1)
+    with open_store(home):
+        assert not model.exists() and not checkpoint.exists()
+        assert lock.exists()
+
+
 def test_a_nested_transaction_commits_or_fails_with_the_outer_one(store):
     with pytest.raises(RuntimeError):
         with store.transaction() as db:
