@@ -126,6 +126,15 @@ def _rate(ws: Store, model_name: str, rater: Rater, count: int, rng: random.Rand
             "rate_max_new_tokens": settings.max_new_tokens, "rate_temperature": settings.temperature}
 
 
+def _precision(model_path, device: str) -> dict:
+    """{"sampling": why, "training": why}: the dtype each chose for this model here, as the app
+    chooses it (measured once per machine and cached). A contended machine can measure another
+    choice, and the dtype changes every sample drawn: runs are comparable only where these agree."""
+    from core.models.precision import choose_precision
+
+    return {p: choose_precision(p, str(device), folder=Path(model_path)).reason for p in ("sampling", "training")}
+
+
 def _config(settings: Optional[dict], minutes: Optional[float], seed: int) -> tuple[SuperHFConfig, bool]:
     """The run's settings: the defaults (with the seed), ``settings`` on top; with ``minutes``,
     the run's own time budget where SuperHFConfig has one, else unlimited iterations stopped by
@@ -315,8 +324,10 @@ def bench_journey(store: Optional[Store] = None, *, model: Optional[str] = None,
     with tempfile.TemporaryDirectory(prefix="bench-journey-") as tmp:
         tmp = Path(tmp)
         model_path, model_name, import_seconds = _model(store, model, tmp, import_model, STARTER_NAME, on_progress, say)
+        precision = _precision(model_path, device)
         say(f"Model {model_name}; {len(chosen)} rater(s) x {seeds} seed(s); {ratings} ratings each; "
-            f"{held_count} held-out prompts x {answers_per_prompt} answers.")
+            f"{held_count} held-out prompts x {answers_per_prompt} answers. Precision: "
+            + "; ".join(f"{k}: {v}" for k, v in precision.items()) + ".")
         for seed in range(seeds):
             order = prompts[:]
             random.Random(seed).shuffle(order)
@@ -394,7 +405,7 @@ def bench_journey(store: Optional[Store] = None, *, model: Optional[str] = None,
              "changed_settings": settings, "held_out_prompts": held_count,
              "asked_held_out_prompts": eval_prompts, "training_prompts": len(prompts) - held_count,
              "answers_per_prompt": answers_per_prompt, "best_of": list(best_of), "probe_prompts": len(probe),
-             "retrain_every": retrain_every, "import_seconds": round(import_seconds, 1),
+             "retrain_every": retrain_every, "import_seconds": round(import_seconds, 1), "precision": precision,
              "total_minutes": round((time.perf_counter() - started) / 60, 2)}
     summary = {r.name: _summary([j for j in journeys if j["rater"] == r.name], best_of) for r in chosen}
     tastes = {r.name: r.taste for r in chosen}

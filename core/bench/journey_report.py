@@ -95,8 +95,11 @@ def write_report(out: Optional[Path], facts: dict, summary: dict, journeys: list
 
 def _markdown(facts: dict, summary: dict, journeys: list[dict], tastes: dict, chart: Optional[str]) -> str:
     ks = facts["best_of"]
+    limit = facts["settings"].get("minutes")
     budget = (f"for {facts['minutes_budget']:g} minutes" if facts["minutes_budget"] is not None
-              else f"for {facts['settings']['iterations']} iteration(s)")
+              else f"for {facts['settings']['iterations']} iteration(s)"
+              + (f" (at most {limit:g} minutes)" if limit else ""))
+    precision = facts.get("precision") or {}
     every = facts["retrain_every"]
     selection = (f"the first {every} without a reward model, then a reward model retrained every {every} ratings so "
                  f"that active selection picks the rest" if every and every < facts["ratings"] else
@@ -116,7 +119,8 @@ def _markdown(facts: dict, summary: dict, journeys: list[dict], tastes: dict, ch
            facts['asked_held_out_prompts'] > facts['held_out_prompts'] else "")
         + f") x {facts['answers_per_prompt']} answers, judged by the rater's own utility, which no model ever "
         f"saw; {facts['training_prompts']} prompts to rate and train on. {facts['seeds']} seed(s); the whole "
-        f"benchmark took {facts['total_minutes']:.1f} min.", "",
+        f"benchmark took {facts['total_minutes']:.1f} min."
+        + (" Precision (" + "; ".join(f"{k}: {v}" for k, v in precision.items()) + ")." if precision else ""), "",
         "- *gain*: tuned minus base utility, paired per held-out prompt; over seeds the mean ± its standard error "
         + ("over seeds." if se_over == {"seeds"} else "(over seeds where there are several; with one seed over "
                                                        "prompts, which leaves out the spread between training runs)."),

@@ -82,6 +82,8 @@ def test_bench_journey_walks_every_step_and_writes_the_report(tiny_model_dir, tm
                            device="cpu", out=out, say=said.append)
     assert result["raters"] == ["support-lead", "concise-expert"]
     assert result["held_out_prompts"] == 4 and result["training_prompts"] == 36
+    assert set(result["precision"]) == {"sampling", "training"}  # what each dtype choice was, and why
+    assert all("float32" in why or "bfloat16" in why for why in result["precision"].values())
     journeys = result["journeys"]
     assert [(j["rater"], j["seed"]) for j in journeys] == [
         ("support-lead", 0), ("concise-expert", 0), ("support-lead", 1), ("concise-expert", 1)]
@@ -104,7 +106,7 @@ def test_bench_journey_walks_every_step_and_writes_the_report(tiny_model_dir, tm
     assert set(saved) == {"facts", "summary", "journeys"} and len(saved["journeys"]) == 4
     report = (out / "journey.md").read_text()
     for row in ("| support-lead |", "| concise-expert |", "tuned − best-of-4", "![journey.png](journey.png)",
-                "Done when"):
+                "Done when", "Precision (sampling: ", "for 1 iteration(s) (at most 15 minutes)"):
         assert row in report, row
     assert (out / "journey.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
