@@ -5,14 +5,15 @@ training prompts, at the moment they were drawn, against seconds since the metho
 * SuperHF: our loop at its default settings, iterations until the budget is spent (its
   curve: each iteration's superbatch, drawn before that iteration's update).
 
-Every method finishes its first update (SuperHF its first iteration, FeedME its first step,
-RLOO its first step) even when loading alone spends the budget, as on a slow or busy machine:
-a method that never updates would leave nothing to compare. The time it took is reported.
 * FeedME: supervised fine-tuning (LoRA, cross-entropy only) on the chosen answers of the
   ratings, epochs until the budget is spent (its curve: probes of 16 prompts x 2 answers, the
   probes' own time not charged to the budget).
 * Best-of-N: no training; each held-out answer is the reward model's pick of N samples.
-TRL's RLOO lives in core.bench.rloo."""
+TRL's RLOO lives in core.bench.rloo.
+
+Every method finishes its first update (SuperHF its first iteration, FeedME its first step,
+RLOO its first step) even when loading alone spends the budget, as on a slow or busy machine:
+a method that never updates would leave nothing to compare. The time it took is reported."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from core.bench.rater import SimulatedRater
-from core.errors import Cancelled
+from core.errors import Cancelled, InputError
 from core.progress import CancelToken, Progress
 from core.store.database import Store
 from core.store.ratings import chosen_pairs
@@ -119,6 +120,8 @@ def run_feedme(scratch: Store, model_row: dict, scorer, train_prompts: list[str]
     config = SuperHFConfig(kl_coefficient=0.0, seed=seed)
     policy = build_policy(Path(model_row["path"]), config, device=device)
     chosen = [Completion(0, r["prompt"], r["chosen"], True, 0) for r in chosen_pairs(scratch)]
+    if not chosen:
+        raise InputError("FeedME has no chosen answers to learn from: rate some pairs first.")
     optimizer = torch.optim.AdamW(policy.trainable_parameters(), lr=config.learning_rate, weight_decay=0.0)
     scheduler, micro, rng = get_constant_schedule(optimizer), MicroBatch(config.minibatch_size), random.Random(seed)
     probe_prompts = random.Random(seed).sample(train_prompts, min(PROBE_PROMPTS, len(train_prompts)))

@@ -179,7 +179,7 @@ def build_parser() -> Parser:
     train.add_argument("--model", required=True)
     train.add_argument("--reward", required=True, help="reward model name (its newest version)")
     train.add_argument("--prompts", required=True, help="a prompt set or a prompts file")
-    add_config_arguments(train, SuperHFConfig, unset=["iterations"])  # --iterations, --minutes, --superbatch, ...
+    add_config_arguments(train, SuperHFConfig, unset=["iterations", "minutes"])  # typed or not: see train's MINUTES_CAP
     train.add_argument("--name", help="run name (default: run-N)")
     runs = sub.add_parser("runs", help="list, show, rename and delete runs").add_subparsers(
         dest="action", required=True, parser_class=Parser)

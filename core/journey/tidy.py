@@ -18,6 +18,7 @@ Exported folders of a deleted model or run stay where they are: they are the use
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from contextlib import ExitStack
@@ -251,6 +252,8 @@ def set_aside(paths: list[Path]) -> list[Path]:
         try:
             path.rename(aside)
             path = aside
+            if not aside.is_symlink():  # when it was set aside: the workspace sweeps it an hour on
+                os.utime(aside)
         except OSError:
             pass  # removed under its own name, later
         left.append(path)

@@ -90,8 +90,8 @@ class Workspace:
         def old(entry: Path) -> bool:
             if entry.parent == self.tmp_dir:
                 return time.time() - entry.stat().st_mtime > older_than
-            # renamed aside for removal (core.journey.tidy.set_aside): the rename set its ctime
-            return ".deleting-" in entry.name and time.time() - entry.stat().st_ctime > STALE_SET_ASIDE_SECONDS
+            # set aside for removal (core.journey.tidy.set_aside), which stamps its mtime
+            return ".deleting-" in entry.name and time.time() - entry.lstat().st_mtime > STALE_SET_ASIDE_SECONDS
 
         removed = 0
         for folder in (self.tmp_dir, self.models_dir, self.reward_models_dir, self.checkpoints_dir):

@@ -103,6 +103,7 @@ class SuperHFConfig:
     def from_dict(cls, data: dict) -> "SuperHFConfig":
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
+        values.setdefault("minutes", None)  # runs stored before the time limit existed keep none
         if values.get("lora_targets") is not None:
             values["lora_targets"] = tuple(values["lora_targets"])
         return cls(**values)

@@ -126,9 +126,27 @@ def test_minutes_train_for_a_time_budget_and_stop_by_themselves(home, tiny_model
     assert done and len(done) < 10_000  # it stopped by itself, not at the iterations' cap
     assert all(i["elapsed_seconds"] <= 12 + 5 for i in done[:-1])  # rounds started only while they fitted
     assert last_json(result)["time_limit"].startswith(f"Stopped after {len(done)} rounds")
-    assert "0.2-minute limit" in result.stdout
+    assert "0.2-minute limit" in result.stderr  # said to the person (stdout holds the JSON)
     status, _, _ = final_state(home, "timed")
     assert status == "finished"
+
+
+def test_a_plain_train_runs_5_rounds_within_15_minutes_and_minutes_alone_let_the_time_decide(home, monkeypatch):
+    import core.journey.training as training
+    from core.cli.commands.training import MINUTES_CAP
+    from core.cli.main import main
+    from core.errors import InputError
+
+    seen = []
+
+    def start_run(store, **kw):  # the settings the run would be stored with; no run is started
+        seen.append(kw["config"])
+        raise InputError("stopped by the test")
+    monkeypatch.setattr(training, "start_run", start_run)
+    base = ["--home", str(home), "train", "--model", "m", "--reward", "r", "--prompts", "p"]
+    for extra in ([], ["--minutes", "30"], ["--minutes", "0"], ["--iterations", "8"]):
+        assert main(base + extra) == 1
+    assert [(c["iterations"], c["minutes"]) for c in seen] == [(5, 15), (MINUTES_CAP, 30), (5, 0), (8, 15)]
 
 
 def test_train_says_so_when_the_reward_model_may_be_at_chance(home, tiny_model_dir, tmp_path, monkeypatch, capsys):

@@ -58,8 +58,9 @@ def time_limit_sentence(config: dict, recorded: list[dict]) -> str:
     if not minutes or asked is None or done >= asked:
         return ""
     rounds = f"{done} of {asked} rounds" if asked < MINUTES_CAP else f"{done} rounds"
-    return (f"Stopped after {rounds}: the next would have ended past the {minutes:g}-minute limit. For more, "
-            f"start a new run with more --minutes (0: no limit).")
+    return (f"Stopped after {rounds}: the next would have ended past the {minutes:g}-minute limit. For more "
+            f"rounds, start a new run with more time (Minutes to train on the Train page, --minutes in the "
+            f"command; 0: no limit).")
 
 
 @command("train")

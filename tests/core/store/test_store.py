@@ -109,22 +109,32 @@ def test_scratch_left_by_a_killed_process_is_swept_when_old(home):
         assert young.exists()  # may be another process's work in progress
 
 
-def test_what_a_killed_removal_set_aside_is_swept_when_old(home, monkeypatch):
-    import core.store.workspace as workspace
+def test_what_a_killed_removal_set_aside_is_swept_when_old(home):
+    import os
+    import time
+
+    from core.journey.tidy import set_aside
 
     with open_store(home) as s:
-        model = s.workspace.models_dir / ".starter.deleting-1a2b3c"  # as core.journey.tidy.set_aside names it
+        model = s.workspace.models_dir / "starter"  # imported long ago, then removed
         model.mkdir()
-        (model / "model.safetensors").write_bytes(b"half removed")
-        checkpoint = s.workspace.checkpoints_dir / ".first.deleting-4d5e6f"
+        (model / "model.safetensors").write_bytes(b"weights")
+        checkpoint = s.workspace.checkpoints_dir / "first"
         checkpoint.mkdir()
         lock = s.workspace.checkpoints_dir / ".first.lock"  # a run's lock: not set aside, never swept
         lock.write_text("")
+        long_ago = time.time() - 30 * 24 * 3600
+        for path in (model, checkpoint, lock):
+            os.utime(path, (long_ago, long_ago))
+        aside = set_aside([model, checkpoint])  # the removal is killed before it removes them
+    assert [p.name.startswith((".starter.deleting-", ".first.deleting-")) for p in aside] == [True, True]
     with open_store(home):
-        assert model.exists() and checkpoint.exists()  # young: another process may be removing it now
-    monkeypatch.setattr(workspace, "STALE_SET_ASIDE_SECONDS", -1)
+        assert all(p.exists() for p in aside)  # set aside just now: another process may be removing it
+    two_hours_ago = time.time() - 2 * 3600
+    for path in aside:
+        os.utime(path, (two_hours_ago, two_hours_ago))
     with open_store(home):
-        assert not model.exists() and not checkpoint.exists()
+        assert not any(p.exists() for p in aside)
         assert lock.exists()
 
 

@@ -84,6 +84,7 @@ def test_the_default_run_stops_at_15_minutes_and_0_means_no_limit():
     from core.superhf.config import SuperHFConfig
 
     assert SuperHFConfig().minutes == 15  # the slowest 2-core CPUs measured need about 20 for 5 rounds
+    assert SuperHFConfig.from_dict({"iterations": 5}).minutes is None  # a run stored before the limit keeps none
     unlimited = TimeBudget(SuperHFConfig(minutes=0).minutes, [])
     unlimited.round_took(10 ** 6)
     assert unlimited.another_fits() and unlimited.planned(1, 5) == 5
