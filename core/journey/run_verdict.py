@@ -13,6 +13,7 @@ LONGER = 0.15  # a change in mean length of more than this share is named
 FINISHED = 0.10  # a change in the share of cut-off answers of more than 10 points is named
 ALIKE = 0.20  # distinct-2 falling by more than this share: answers became repetitive
 FAR = 1.0  # KL in nats per token beyond which the model moved far (the loop's warning too)
+MINUTES_CAP = 10_000  # iterations of a run given --minutes and no --iterations: the time decides
 
 
 def run_verdict(iterations: list[dict], prompts_per_round: Optional[int] = None) -> str:
@@ -86,3 +87,15 @@ def _evaluation(iterations: list[dict], last: dict) -> Optional[str]:
     if before is None or after is None:
         return None
     return f"on the evaluation prompts it went from {before:.2f} to {after:.2f}"
+
+
+def time_limit_sentence(config: dict, recorded: list[dict]) -> str:
+    """What the time limit did, where it ended the run before its rounds were done; else ""."""
+    minutes, asked = config.get("minutes"), config.get("iterations")
+    done = sum(1 for i in recorded if i.get("iteration", 0) > 0)
+    if not minutes or asked is None or done >= asked:
+        return ""
+    rounds = f"{done} of {asked} rounds" if asked < MINUTES_CAP else f"{done} rounds"
+    return (f"Stopped after {rounds}: the next would have ended past the {minutes:g}-minute limit. For more "
+            f"rounds, start a new run with more time (Minutes to train on the Train page, --minutes in the "
+            f"command; 0: no limit).")

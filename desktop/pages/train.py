@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from core.journey.estimate import estimate_sentence
 from core.journey.metric_words import iteration_line
-from core.journey.run_verdict import run_verdict
+from core.journey.run_verdict import run_verdict, time_limit_sentence
 from core.protocol import started_run
 from core.reward.verdict import verdict
 from core.store.models import base_models
@@ -299,7 +299,8 @@ class TrainPage(Page):
 
     def _show_verdict(self, its: list[dict], config: dict) -> None:
         """What a finished run changed, in plain words (hidden for a run that did not finish)."""
-        self.verdict.setText(run_verdict(its, config.get("prompts_per_iteration")) if its else "")
+        said = [time_limit_sentence(config, its), run_verdict(its, config.get("prompts_per_iteration"))] if its else []
+        self.verdict.setText(" ".join(s for s in said if s))
         self.verdict.setVisible(bool(its))
 
     def offer_resume(self) -> None:

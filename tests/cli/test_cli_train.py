@@ -133,7 +133,7 @@ def test_minutes_train_for_a_time_budget_and_stop_by_themselves(home, tiny_model
 
 def test_a_plain_train_runs_5_rounds_within_15_minutes_and_minutes_alone_let_the_time_decide(home, monkeypatch):
     import core.journey.training as training
-    from core.cli.commands.training import MINUTES_CAP
+    from core.journey.run_verdict import MINUTES_CAP
     from core.cli.main import main
     from core.errors import InputError
 

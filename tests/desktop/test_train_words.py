@@ -27,7 +27,7 @@ def reward_row(version: int, accuracy, low=None, high=None) -> dict:
             "created_at": f"2024-01-0{version}"}
 
 
-def hand_made_workspace(home, runs=("finished",)) -> None:
+def hand_made_workspace(home, runs=("finished",), asked: int = 2) -> None:
     """A model, prompts and reward models as rows (no weights), and runs with hand-made rounds:
     each run's first round, then a second with longer answers and a higher reward."""
     with open_store(home) as store:
@@ -38,7 +38,7 @@ def hand_made_workspace(home, runs=("finished",)) -> None:
         insert_reward_model(store, reward_row(2, 0.775, 0.625, 0.877))
         for i, status in enumerate(runs):
             run = create_run(store, name=f"run-{i}", model_id=model, reward_model_id=reward, prompt_set_id=None,
-                             config=SuperHFConfig(iterations=2).to_dict())
+                             config=SuperHFConfig(iterations=asked).to_dict())
             record_iteration(store, run["id"], 0, {"eval_reward": -0.2}, None)
             record_iteration(store, run["id"], 1, {**ROUND, "elapsed_seconds": 80.0}, None)
             record_iteration(store, run["id"], 2, {**ROUND, "reward_mean": 0.9, "mean_length": 60.0,
@@ -97,6 +97,15 @@ def test_a_finished_run_shows_its_verdict_its_stored_log_and_an_estimate(qtbot, 
     assert minutes.text() == "no limit" and minutes.value() == 0
     assert "about 2 hours" in train.estimate.text()  # 100 rounds of about 70 s
     assert train._args()[train._args().index("--minutes") + 1] == "0.0"  # said to the engine, not left out
+    window.studio.shutdown(20000)
+
+
+def test_a_run_the_time_limit_ended_early_says_so_above_its_verdict(qtbot, home):
+    hand_made_workspace(home, asked=5)  # 2 rounds of 5 done, then the 15-minute limit ended it
+    window, train = open_page(qtbot, home)
+    text = train.verdict.text()
+    assert text.startswith("Stopped after 2 of 5 rounds: the next would have ended past the 15-minute limit.")
+    assert "Minutes to train" in text and text.endswith("Try Compare to check with your own eyes.")
     window.studio.shutdown(20000)
 
 

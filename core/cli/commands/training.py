@@ -9,11 +9,10 @@ from pathlib import Path
 from core.cli.output import command, progress_printer, say
 from core.errors import InputError
 from core.journey.metric_words import iteration_line
-from core.journey.run_verdict import run_verdict
+from core.journey.run_verdict import MINUTES_CAP, run_verdict, time_limit_sentence
 from core.protocol import run_event
 from core.store.database import open_store
 
-MINUTES_CAP = 10_000  # iterations of a run given --minutes and no --iterations: the time decides
 
 
 def _print_iteration(args: Namespace):
@@ -49,18 +48,6 @@ def _run(args: Namespace, run: dict) -> dict:
             if line:
                 say(args, line)
     return result
-
-
-def time_limit_sentence(config: dict, recorded: list[dict]) -> str:
-    """What the time limit did, where it ended the run before its rounds were done; else ""."""
-    minutes, asked = config.get("minutes"), config.get("iterations")
-    done = sum(1 for i in recorded if i.get("iteration", 0) > 0)
-    if not minutes or asked is None or done >= asked:
-        return ""
-    rounds = f"{done} of {asked} rounds" if asked < MINUTES_CAP else f"{done} rounds"
-    return (f"Stopped after {rounds}: the next would have ended past the {minutes:g}-minute limit. For more "
-            f"rounds, start a new run with more time (Minutes to train on the Train page, --minutes in the "
-            f"command; 0: no limit).")
 
 
 @command("train")

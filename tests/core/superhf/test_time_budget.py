@@ -94,7 +94,7 @@ def test_the_default_run_stops_at_15_minutes_and_0_means_no_limit():
 
 
 def test_a_run_the_limit_ended_early_says_so_and_how_to_get_more():
-    from core.cli.commands.training import MINUTES_CAP, time_limit_sentence
+    from core.journey.run_verdict import MINUTES_CAP, time_limit_sentence
 
     rounds = [{"iteration": 0}, {"iteration": 1}, {"iteration": 2}, {"iteration": 3}]
     said = time_limit_sentence({"minutes": 15.0, "iterations": 5}, rounds)
