@@ -114,18 +114,19 @@ class MemoryPlan:
 
 def plan_memory(shape: ModelShape, config: SuperHFConfig, device: str, *, free: int, weight_bytes: int,
                 sample_bytes: Optional[int] = None, prompt_tokens: int = PROMPT_TOKENS,
-                refuse: bool = True) -> MemoryPlan:
+                reward_bytes: int = 0, refuse: bool = True) -> MemoryPlan:
     """The plan for ``shape`` trained with ``config`` on ``device`` with ``free`` bytes free,
     weights loaded ``weight_bytes`` wide and sampled from a copy ``sample_bytes`` wide (None:
-    from the weights themselves). ``refuse``: raise InputError when it cannot fit; else the
-    smallest plan, for a caller that only applies it."""
+    from the weights themselves), beside a reward model of ``reward_bytes`` loaded with it.
+    ``refuse``: raise InputError when it cannot fit; else the smallest plan, for a caller that
+    only applies it."""
     from core.sampling.decoder import CPU_BATCH_CAP, GPU_BATCH_CAP
 
     p, w = shape.parameters, weight_bytes
     budget = int(FILL * free)
     weights = p * w
     state = 16 * lora_parameters(shape, config) if config.lora else 4 * weights  # LoRA: float32 weight, grad, 2 moments
-    resident = weights + state
+    resident = weights + state + reward_bytes
     rows = min(config.minibatch_size, config.prompts_per_iteration)
 
     def updating(m: int, checkpointing: bool) -> int:
@@ -145,13 +146,13 @@ def plan_memory(shape: ModelShape, config: SuperHFConfig, device: str, *, free: 
               config.prompts_per_iteration * config.superbatch_size)
     batch = max(1, min(cap, (budget - resident - sample_weights) // per_sequence))
     sampling = resident + max(weights if copy else 0, sample_weights + batch * per_sequence)
-    parts = {"weights": weights, "sampling copy": sample_weights, "trained state": state,
+    parts = {"weights": weights, "reward model": reward_bytes, "sampling copy": sample_weights, "trained state": state,
              "activations": updating(max(micro, 1), checkpointing) - resident, "sampling cache": batch * per_sequence}
     # Loading into CPU memory in another dtype than the files' maps them and converts: both are resident
     # for a moment (in the files' own dtype the weights are the mapped pages themselves).
     stored = shape.stored_bytes or 2 * p
     converted = device.startswith("cpu") and abs(stored - weights) > 0.05 * weights
-    loading = weights + stored if converted else weights
+    loading = (weights + stored if converted else weights) + reward_bytes
     plan = MemoryPlan(device, free, config.lora, max(micro, 1), checkpointing, int(batch), parts,
                       {"loading": loading, "sampling": sampling, "updating": updating(max(micro, 1), checkpointing)})
     if refuse and (not micro or max(sampling, loading) > budget):
@@ -201,7 +202,7 @@ def _too_big(plan: MemoryPlan, config: SuperHFConfig) -> str:
 
 
 def plan_for(folder: Path, config: SuperHFConfig, device: Optional[str], *, parameters: Optional[int] = None,
-             refuse: bool = True) -> Optional[MemoryPlan]:
+             reward_bytes: int = 0, refuse: bool = True) -> Optional[MemoryPlan]:
     """The plan for the model in ``folder`` on ``device`` now; None where it cannot be made
     (no config.json; Apple MPS, whose free memory cannot be read)."""
     import core.sampling.decoder as decoder
@@ -215,13 +216,37 @@ def plan_for(folder: Path, config: SuperHFConfig, device: Optional[str], *, para
     sampled = decoder.sampling_dtype(device, dtype, folder=folder)  # as sample() chooses
     width = lambda d: d.itemsize  # noqa: E731
     return plan_memory(shape, config, device, free=decoder.available_memory(device), weight_bytes=width(dtype),
-                       sample_bytes=width(sampled) if sampled != dtype else None, refuse=refuse)
+                       sample_bytes=width(sampled) if sampled != dtype else None, reward_bytes=reward_bytes,
+                       refuse=refuse)
 
 
-def check_memory(model_row: dict, config: SuperHFConfig, device: Optional[str]) -> Optional[MemoryPlan]:
+def check_memory(model_row: dict, config: SuperHFConfig, device: Optional[str],
+                 reward_row: Optional[dict] = None) -> Optional[MemoryPlan]:
     """Refuse, with an estimate and the way out, a run that cannot fit in the memory of its
-    device, before loading anything; else its plan."""
-    return plan_for(Path(model_row["path"]), config, device, parameters=model_row.get("parameters"))
+    device, before loading anything; else its plan. ``reward_row``: the stored reward model
+    the run loads beside the policy."""
+    return plan_for(Path(model_row["path"]), config, device, parameters=model_row.get("parameters"),
+                    reward_bytes=reward_model_bytes(reward_row, device) if reward_row else 0)
+
+
+def reward_model_bytes(reward_row: dict, device: Optional[str]) -> int:
+    """The bytes a stored reward model's backbone takes while it loads (the whole base model
+    without its output layer, in the dtype it loads in here, before its top blocks are dropped);
+    0 where its files cannot tell."""
+    import json
+
+    from core.models.devices import choose_device, choose_dtype
+    from core.reward.versions import CONFIG_FILE
+
+    try:
+        base = Path(json.loads((Path(reward_row["path"]) / CONFIG_FILE).read_text())["base_path"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0  # loading it will say what is wrong
+    shape = model_shape(base)
+    if shape is None:
+        return 0
+    device = choose_device(device)
+    return shape.parameters * choose_dtype(device, folder=base).itemsize
 
 
 def recompute_activations(model) -> None:

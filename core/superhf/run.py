@@ -56,7 +56,9 @@ def _train(store: Store, run: dict, accelerator, device: Optional[str], reward_f
         raise InputError(f"{world} processes need prompts per iteration divisible by {world}, "
                          f"not {config.prompts_per_iteration}.")
     device = str(accelerator.device) if accelerator is not None else device
-    plan = check_memory(model_row, config, device)  # refuses before loading anything that cannot fit
+    reward_row = (reward_model_row(store, run["reward_model_id"]) if reward_fn is None and run["reward_model_id"]
+                  else None)
+    plan = check_memory(model_row, config, device, reward_row)  # refuses before loading anything that cannot fit
     horizon = [config.iterations * steps_per_iteration(config, world)]  # with --minutes, re-planned each round
 
     def load():

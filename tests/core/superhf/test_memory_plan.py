@@ -153,3 +153,28 @@ def test_gradient_checkpointing_leaves_the_gradients_unchanged(tiny_model_dir, m
     assert grads[True].keys() == grads[False].keys() and grads[True]
     for name, grad in grads[False].items():
         torch.testing.assert_close(grads[True][name], grad, rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_the_reward_model_loaded_beside_the_policy_counts_in_the_plan(tmp_path, tiny_model_dir):
+    import json
+
+    from core.reward.versions import CONFIG_FILE
+    from core.superhf.memory import reward_model_bytes
+
+    shape, config = ModelShape.from_config({**TINY, "hidden_size": 1024, "intermediate_size": 4096}), SuperHFConfig()
+    alone = plan_memory(shape, config, "cpu", free=0, weight_bytes=4, refuse=False)
+    fits = free_for(alone.need)
+    assert plan_memory(shape, config, "cpu", free=fits, weight_bytes=4).need <= alone.need
+    reward = 4 * shape.parameters  # a reward model on the same base, in float32
+    with pytest.raises(InputError) as refused:  # what fits alone does not fit beside the reward model
+        plan_memory(shape, config, "cpu", free=fits, weight_bytes=4, reward_bytes=reward)
+    assert reward > 0.05 * GiB and f"reward model {reward / GiB:.1f} GiB" in str(refused.value)
+    beside = plan_memory(shape, config, "cpu", free=0, weight_bytes=4, reward_bytes=reward, refuse=False)
+    assert beside.need == alone.need + reward and beside.parts["reward model"] == reward
+
+    folder = tmp_path / "reward-v1"  # a stored reward model: its config names the base it reads with
+    folder.mkdir()
+    (folder / CONFIG_FILE).write_text(json.dumps({"base_path": str(tiny_model_dir)}))
+    base = model_shape(tiny_model_dir)
+    assert reward_model_bytes({"path": str(folder)}, "cpu") == 4 * base.parameters  # too small to measure: float32
+    assert reward_model_bytes({"path": str(tmp_path / "gone")}, "cpu") == 0  # loading it will say what is wrong
