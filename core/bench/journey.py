@@ -56,6 +56,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
+from core.bench import journey_extend
 from core.bench.common import _starter_prompts
 from core.bench.journey_report import PROBE_ANSWERS, _num, _pct, _summary, write_report
 from core.bench.rater import RATERS, Rater, make_rater
@@ -293,13 +294,16 @@ def bench_journey(store: Optional[Store] = None, *, model: Optional[str] = None,
                   eval_prompts: int = 32, answers_per_prompt: int = 4, best_of: Sequence[int] = (4, 16),
                   probe_prompts: int = 8, retrain_every: int = 25, settings: Optional[dict] = None,
                   device: Optional[str] = None, out: Optional[Path] = None, on_progress=None,
+                  first_seed: int = 0, extend: Optional[Path] = None,
                   say: Callable[[str], None] = print) -> dict:
     """The journey for each rater (``raters``: names in core.bench.rater.RATERS; None: all)
     and seed; see the module's docstring. ``model``: None for the starter, a model folder or
     .gguf file, or the name of a model in ``store``. ``minutes``: None trains for the default
     iterations, else for that long. ``settings``: SuperHF settings over the defaults (None:
-    the defaults, the point of this benchmark; tests make them tiny). With ``out``, writes
-    journey.md, journey.json and journey.png there."""
+    the defaults, the point of this benchmark; tests make them tiny). Seeds ``first_seed`` on.
+    ``extend``: an earlier report's journey.json, whose journeys join these in one report
+    (core.bench.journey_extend). With ``out``, writes journey.md, journey.json and journey.png
+    there."""
     from core.models.devices import choose_device
     from core.models.importing import STARTER_NAME, import_model
     from core.models.loading import load_model_folder
@@ -310,9 +314,19 @@ def bench_journey(store: Optional[Store] = None, *, model: Optional[str] = None,
 
     names = list(raters) if raters else list(RATERS)
     chosen = [make_rater(n) for n in names]
-    if ratings < 2 or seeds < 1 or answers_per_prompt < 1 or not best_of or min(best_of) < 1:
-        raise InputError("Give at least 2 ratings, 1 seed, 1 answer per prompt and best-of sizes of 1 or more.")
+    if ratings < 2 or seeds < 1 or answers_per_prompt < 1 or not best_of or min(best_of) < 1 or first_seed < 0:
+        raise InputError("Give at least 2 ratings, 1 seed, 1 answer per prompt, best-of sizes of 1 or more and a "
+                         "first seed of 0 or more.")
     device = choose_device(device)
+    seed_list = range(first_seed, first_seed + seeds)
+    earlier = None
+    if extend is not None:
+        earlier = journey_extend.load_earlier(extend)
+        journey_extend.check_before(earlier, {
+            "device": device, "ratings": ratings, "raters": names, "minutes_budget": minutes,
+            "asked_held_out_prompts": eval_prompts, "answers_per_prompt": answers_per_prompt,
+            "best_of": list(best_of), "retrain_every": retrain_every,
+            "settings": _config(settings, minutes, 0)[0].to_dict()}, seed_list)
     started = time.perf_counter()
     prompts = list(dict.fromkeys(_starter_prompts(40)))
     held_count = min(eval_prompts, len(prompts) // 2)
@@ -325,16 +339,18 @@ def bench_journey(store: Optional[Store] = None, *, model: Optional[str] = None,
         tmp = Path(tmp)
         model_path, model_name, import_seconds = _model(store, model, tmp, import_model, STARTER_NAME, on_progress, say)
         precision = _precision(model_path, device)
+        if earlier is not None:
+            journey_extend.check_model(earlier, model_name, precision)
         say(f"Model {model_name}; {len(chosen)} rater(s) x {seeds} seed(s); {ratings} ratings each; "
             f"{held_count} held-out prompts x {answers_per_prompt} answers. Precision: "
             + "; ".join(f"{k}: {v}" for k, v in precision.items()) + ".")
-        for seed in range(seeds):
+        for seed in seed_list:
             order = prompts[:]
             random.Random(seed).shuffle(order)
             held, train = order[:held_count], order[held_count:]
             probe = held[:min(probe_prompts, len(held))]
             config, _ = _config(settings, minutes, seed)
-            say(f"seed {seed + 1} of {seeds}: the base model's held-out answers (plain transformers), "
+            say(f"seed {seed + 1} of {seed_list[-1] + 1}: the base model's held-out answers (plain transformers), "
                 f"and {pool_n} samples per prompt for best-of-k...")
             t = time.perf_counter()
             base_plain = plain_answers(model_path, held, answers_per_prompt, config, 100 + seed, device)
@@ -400,13 +416,16 @@ def bench_journey(store: Optional[Store] = None, *, model: Optional[str] = None,
                     + f"), distinct-2 ratio {_num(record['distinct_2_ratio'])}, reward model agrees "
                     f"{_pct(record['agreement'])} of {record['agreement_pairs']} pairs; "
                     f"{record['minutes']:.1f} min of training, {record['iterations']} iterations.")
-    facts = {"model": model_name, "device": device, "ratings": ratings, "seeds": seeds, "raters": names,
+    facts = {"model": model_name, "device": device, "ratings": ratings, "seeds": seeds,
+             "seed_list": list(seed_list), "raters": names,
              "minutes_budget": minutes, "settings": _config(settings, minutes, 0)[0].to_dict(),
              "changed_settings": settings, "held_out_prompts": held_count,
              "asked_held_out_prompts": eval_prompts, "training_prompts": len(prompts) - held_count,
              "answers_per_prompt": answers_per_prompt, "best_of": list(best_of), "probe_prompts": len(probe),
              "retrain_every": retrain_every, "import_seconds": round(import_seconds, 1), "precision": precision,
              "total_minutes": round((time.perf_counter() - started) / 60, 2)}
+    if earlier is not None:
+        facts, journeys = journey_extend.merged(earlier, facts, journeys)
     summary = {r.name: _summary([j for j in journeys if j["rater"] == r.name], best_of) for r in chosen}
     tastes = {r.name: r.taste for r in chosen}
     text = write_report(out, facts, summary, journeys, tastes)

@@ -93,6 +93,15 @@ def write_report(out: Optional[Path], facts: dict, summary: dict, journeys: list
     return text
 
 
+def _parts(facts: dict) -> str:
+    """How a report put together with --extend came to be: its runs, their seeds and minutes."""
+    parts = facts.get("parts") or []
+    if len(parts) < 2:
+        return ""
+    runs = "; ".join(f"seeds {', '.join(map(str, p['seed_list']))} in {p['total_minutes'] or 0:.1f} min" for p in parts)
+    return f" Put together from {len(parts)} runs (`--extend`), each its own process: {runs}."
+
+
 def _markdown(facts: dict, summary: dict, journeys: list[dict], tastes: dict, chart: Optional[str]) -> str:
     ks = facts["best_of"]
     limit = facts["settings"].get("minutes")
@@ -119,7 +128,7 @@ def _markdown(facts: dict, summary: dict, journeys: list[dict], tastes: dict, ch
            facts['asked_held_out_prompts'] > facts['held_out_prompts'] else "")
         + f") x {facts['answers_per_prompt']} answers, judged by the rater's own utility, which no model ever "
         f"saw; {facts['training_prompts']} prompts to rate and train on. {facts['seeds']} seed(s); the whole "
-        f"benchmark took {facts['total_minutes']:.1f} min."
+        f"benchmark took {facts['total_minutes']:.1f} min." + _parts(facts)
         + (" Precision (" + "; ".join(f"{k}: {v}" for k, v in precision.items()) + ")." if precision else ""), "",
         "- *gain*: tuned minus base utility, paired per held-out prompt; over seeds the mean ± its standard error "
         + ("over seeds." if se_over == {"seeds"} else "(over seeds where there are several; with one seed over "

@@ -249,6 +249,10 @@ def build_parser() -> Parser:
     bj.add_argument("--eval-prompts", type=int, default=32, help="held-out prompts judged (at most what the set has)")
     bj.add_argument("--answers", type=int, default=4, help="answers judged per held-out prompt")
     bj.add_argument("--out", help="folder for journey.md, journey.json and journey.png")
+    bj.add_argument("--first-seed", type=int, default=0, help="the first seed (default 0): with --extend, the next "
+                    "seeds of an earlier report")
+    bj.add_argument("--extend", help="an earlier report's journey.json (or its folder): its journeys and these make "
+                    "one report; the options must be those it was run with")
     settings = core.cli.commands.bench.JOURNEY_SETTINGS
     add_config_arguments(bj, SuperHFConfig, only=settings, unset=settings)  # default: the app's
     bc = bench.add_parser("compare", help="SuperHF against best-of-N, FeedME and TRL's RLOO at an equal wall-clock "

@@ -110,6 +110,55 @@ def test_bench_journey_walks_every_step_and_writes_the_report(tiny_model_dir, tm
         assert row in report, row
     assert (out / "journey.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # --extend: another seed joins the report, as if run with it; the earlier report is kept as it was
+    tiny = dict(model=str(tiny_model_dir), ratings=12, eval_prompts=4, answers_per_prompt=2, probe_prompts=2,
+                retrain_every=6, device="cpu", say=said.append)
+    settings = {"iterations": 1, "prompts_per_iteration": 2, "superbatch_size": 2, "max_new_tokens": 8}
+    earlier = (out / "journey.json").read_text()
+    both = bench_journey(seeds=1, first_seed=2, extend=out / "journey.json", settings=settings,
+                         out=tmp_path / "more", **tiny)
+    assert [(j["rater"], j["seed"]) for j in both["journeys"]][-2:] == [("support-lead", 2), ("concise-expert", 2)]
+    assert both["journeys"][:4] == saved["journeys"] and both["seed_list"] == [0, 1, 2]
+    assert all(s["seeds"] == 3 and s["iterations"] == [1, 1, 1] for s in both["summary"].values())
+    assert [p["seed_list"] for p in both["parts"]] == [[0, 1], [2]]
+    assert "Put together from 2 runs" in (tmp_path / "more" / "journey.md").read_text()
+    assert (out / "journey.json").read_text() == earlier
+
+
+def test_extend_refuses_another_measure_or_a_seed_it_has_before_running_anything(tmp_path):
+    from core.bench.journey import _config, bench_journey
+    from core.errors import InputError
+
+    report = tmp_path / "journey.json"
+    facts = {"model": "m", "device": "cpu", "ratings": 12, "raters": ["support-lead"], "minutes_budget": None,
+             "asked_held_out_prompts": 4, "answers_per_prompt": 2, "best_of": [4, 16], "retrain_every": 6,
+             "settings": None, "precision": {"sampling": "measured: bfloat16 1.6x faster here"}}
+    facts["settings"] = _config({"iterations": 1}, None, 0)[0].to_dict()  # as that run stored them
+    report.write_text(json.dumps({"facts": facts, "summary": {}, "journeys": [{"seed": 0}, {"seed": 1}]}))
+    run = dict(model=str(tmp_path / "no-model-here"), ratings=12, eval_prompts=4, answers_per_prompt=2,
+               retrain_every=6, raters=["support-lead"], device="cpu", extend=report, say=lambda t: None)
+    with pytest.raises(InputError, match=r"measured something else.*iterations: 1 there, 2 here"):
+        bench_journey(seeds=1, first_seed=2, settings={"iterations": 2}, **run)
+    with pytest.raises(InputError, match=r"already has seed\(s\) 1: give --first-seed 2"):
+        bench_journey(seeds=2, first_seed=1, settings={"iterations": 1}, **run)
+    with pytest.raises(InputError, match="No report at"):
+        bench_journey(seeds=1, first_seed=2, settings={"iterations": 1}, **{**run, "extend": tmp_path / "none.json"})
+    # only then the model: these fail on the options, never reaching the missing model
+
+
+def test_extend_refuses_journeys_sampled_in_another_dtype():
+    from core.bench.journey_extend import check_model, dtype_of
+    from core.errors import InputError
+
+    earlier = {"path": "r.json", "facts": {"model": "m", "precision": {
+        "sampling": "measured: bfloat16 1.6x faster here", "training": "float32: the model is too small"}}}
+    check_model(earlier, "m", {"sampling": "measured: bfloat16 1.7x faster here", "training": "float32: small"})
+    with pytest.raises(InputError, match="sampling in bfloat16 there, float32 here"):
+        check_model(earlier, "m", {"sampling": "measured: float32 1.2x faster here", "training": "float32: small"})
+    with pytest.raises(InputError, match="model: 'm' there, 'other' here"):
+        check_model(earlier, "other", {"sampling": "bfloat16", "training": "float32"})
+    assert dtype_of("measured: bfloat16 1.6x faster here") == "bfloat16" and dtype_of("") is None
+
 
 def test_the_command_passes_on_only_the_training_settings_typed(monkeypatch, home):
     import core.bench.journey as journey
@@ -121,3 +170,6 @@ def test_the_command_passes_on_only_the_training_settings_typed(monkeypatch, hom
     assert main(["bench", "journey", "--seeds", "1"]) == 0
     assert calls[0]["settings"] == {"iterations": 3, "epochs": 1, "head_start": 2}
     assert calls[1]["settings"] is None  # the app's defaults, the point of the benchmark
+    assert calls[1]["first_seed"] == 0 and calls[1]["extend"] is None
+    assert main(["bench", "journey", "--seeds", "2", "--first-seed", "3", "--extend", "r/journey.json"]) == 0
+    assert calls[2]["first_seed"] == 3 and calls[2]["extend"].name == "journey.json"
