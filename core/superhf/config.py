@@ -16,13 +16,14 @@ class SuperHFConfig:
     form and the checks below are all built from these declarations."""
 
     iterations: int = setting(
-        5, "how many rounds of answer, pick, learn", flag="--iterations", min=1,
+        10, "how many rounds of answer, pick, learn", flag="--iterations", min=1,
         form="basic", label="Rounds (iterations)", form_max=1000,
         tip="Each takes minutes on a CPU; results show after a few.")
     # the paper iterates for hundreds; a desktop user checks in after a few. With 4 passes over
-    # the kept answers, 5 rounds on the starter take about 5 minutes on a 2-core Xeon with AMX,
-    # 9 on an EPYC with bfloat16 support, about 20 on one without (float32; session 10's runs):
-    # hence the 15-minute limit below, which only the slowest of these reach
+    # the kept answers, 10 rounds on the starter take about 9 minutes on a 2-core Xeon with AMX
+    # and gained more than 5 for both simulated raters (journey-choices.md, session 13); a round
+    # took about twice as long on an EPYC with bfloat16 and four times without (float32): there
+    # the 15-minute limit below ends the run first, after the rounds that fit
     minutes: Optional[float] = setting(
         15.0, "train for at most about this many minutes: rounds go on until the next would end past it "
         "(--iterations is then the most rounds); 0: no time limit", flag="--minutes", min=0,

@@ -131,7 +131,7 @@ def test_minutes_train_for_a_time_budget_and_stop_by_themselves(home, tiny_model
     assert status == "finished"
 
 
-def test_a_plain_train_runs_5_rounds_within_15_minutes_and_minutes_alone_let_the_time_decide(home, monkeypatch):
+def test_a_plain_train_runs_10_rounds_within_15_minutes_and_minutes_alone_let_the_time_decide(home, monkeypatch):
     import core.journey.training as training
     from core.journey.run_verdict import MINUTES_CAP
     from core.cli.main import main
@@ -146,7 +146,7 @@ def test_a_plain_train_runs_5_rounds_within_15_minutes_and_minutes_alone_let_the
     base = ["--home", str(home), "train", "--model", "m", "--reward", "r", "--prompts", "p"]
     for extra in ([], ["--minutes", "30"], ["--minutes", "0"], ["--iterations", "8"]):
         assert main(base + extra) == 1
-    assert [(c["iterations"], c["minutes"]) for c in seen] == [(5, 15), (MINUTES_CAP, 30), (5, 0), (8, 15)]
+    assert [(c["iterations"], c["minutes"]) for c in seen] == [(10, 15), (MINUTES_CAP, 30), (10, 0), (8, 15)]
 
 
 def test_train_says_so_when_the_reward_model_may_be_at_chance(home, tiny_model_dir, tmp_path, monkeypatch, capsys):
