@@ -55,10 +55,8 @@ def check_before(earlier: dict, facts: dict, seeds: range) -> None:
     seeds it already has. ``facts``: this run's facts known so far (those of _SAME_BEFORE and
     "settings")."""
     old = earlier["facts"]
-    wrong = _differences(old, facts, _SAME_BEFORE)
-    if _settings(old) != _settings(facts):
-        a, b = _settings(old), _settings(facts)
-        wrong += [f"{k}: {a.get(k)!r} there, {b.get(k)!r} here" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    a, b = _settings(old), _settings(facts)
+    wrong = _differences(old, facts, _SAME_BEFORE) + _differences(a, b, sorted(set(a) | set(b)))
     if wrong:
         raise InputError(f"The report at {earlier['path']} measured something else, so its journeys cannot be put "
                          f"with these ({'; '.join(wrong)}). Run with the same options as that report, or write a "

@@ -91,7 +91,8 @@ def bench_journey(args: Namespace) -> dict:
         return run(store, model=args.model, ratings=args.ratings, seeds=args.seeds, raters=args.raters,
                    minutes=args.minutes, eval_prompts=args.eval_prompts, answers_per_prompt=args.answers,
                    settings=changed or None, first_seed=args.first_seed,
-                   extend=Path(args.extend).expanduser() if args.extend else None, device=args.device, out=Path(args.out).expanduser() if args.out else None,
+                   extend=Path(args.extend).expanduser() if args.extend else None,
+                   device=args.device, out=Path(args.out).expanduser() if args.out else None,
                    on_progress=progress_printer(args), say=lambda t: say(args, t))
 
 
